@@ -1,0 +1,261 @@
+// createKeel: a Keel instance bound to one store. It starts workflows, runs them, and runs the
+// worker loop that claims runnable workflows (new ones, due ones, and those whose worker died).
+// Instances, not singletons: tests and embedders create as many as they need.
+
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LanguageModelV3 } from '@ai-sdk/provider';
+import { KeelError, unknownWorkflow } from '../errors.js';
+import { codeDecider } from '../model/code-decider.js';
+import type { Decider, ToolCatalog } from '../model/decision.js';
+import { modelDecider } from '../model/model-decider.js';
+import { finishedStatuses, JournalKind, type JournalEntry, type Principal, type Store, type WorkflowRecord } from '../store/types.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import type { Agent, StateDefinition } from './define-agent.js';
+import type { KeelEventListener } from './events.js';
+import { runClaimedWorkflow, type RunEnvironment } from './workflow-run.js';
+
+export interface KeelOptions {
+  store: Store;
+  agents?: readonly Agent[];
+  /** The model for agents that do not bring their own. */
+  model?: LanguageModelV3;
+  clock?: Clock;
+  logger?: Logger;
+  workerId?: string;
+  /** How long a claim lasts without renewal; a dead worker's workflows are resumed after it (default 30 s). */
+  leaseMs?: number;
+  /** Crash recoveries of one workflow before it is parked for review (default 5). */
+  maxRecoveries?: number;
+  /** Finds the agent for a workflow whose agent is not registered (e.g. by importing its module). */
+  resolveAgent?: (workflow: WorkflowRecord) => Promise<Agent | undefined>;
+  onEvent?: KeelEventListener;
+}
+
+export interface StartOptions {
+  principal?: Principal;
+  id?: string;
+}
+
+export interface WorkerOptions {
+  concurrency?: number;
+  /** Stop when nothing is runnable instead of waiting for more work. */
+  once?: boolean;
+  /** How often an idle worker looks for work (default 250 ms). */
+  pollMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface Inspection {
+  workflow: WorkflowRecord;
+  journal: JournalEntry[];
+}
+
+const anonymous: Principal = { id: 'anonymous' };
+
+export function createKeel(options: KeelOptions): Keel {
+  return new Keel(options);
+}
+
+export class Keel {
+  readonly store: Store;
+  readonly workerId: string;
+  private readonly agents = new Map<string, { agent: Agent; module: string | null }>();
+  private readonly deciders = new WeakMap<object, Decider>();
+  private readonly catalogs = new Map<string, ToolCatalog>();
+  private readonly environment: RunEnvironment;
+
+  constructor(private readonly options: KeelOptions) {
+    this.store = options.store;
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    for (const agent of options.agents ?? []) this.register(agent);
+    const clock = options.clock ?? systemClock;
+    this.environment = {
+      store: options.store,
+      logger: options.logger ?? silentLogger,
+      workerId: this.workerId,
+      leaseMs: options.leaseMs ?? 30_000,
+      maxRecoveries: options.maxRecoveries ?? 5,
+      now: () => clock.now(),
+      deciderFor: (agent, state) => this.deciderFor(agent, state),
+      catalogFor: (agent, state) => this.catalogFor(agent, state),
+      onEvent: options.onEvent,
+    };
+  }
+
+  /** Registers an agent; `module` tells other worker processes where to import it from. */
+  register(agent: Agent, module: string | null = null): this {
+    this.agents.set(agent.name, { agent, module });
+    return this;
+  }
+
+  agent(name: string): Agent {
+    const entry = this.agents.get(name);
+    if (!entry) {
+      throw new KeelError('UNKNOWN_AGENT', `Unknown agent '${name}'. Registered agents: ${[...this.agents.keys()].join(', ') || 'none'}.`, { agent: name });
+    }
+    return entry.agent;
+  }
+
+  /** Creates a pending workflow; a worker (or `run`) executes it. */
+  async start(agentName: string, input: unknown, start: StartOptions = {}): Promise<WorkflowRecord> {
+    const agent = this.agent(agentName);
+    if (agent.input) {
+      const parsed = agent.input.safeParse(input);
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(input)'}: ${issue.message}`).join('; ');
+        throw new KeelError('BAD_INPUT', `The input for agent '${agent.name}' does not match its schema: ${issues}. Fix the input and start again.`, { agent: agent.name });
+      }
+      input = parsed.data;
+    }
+    const principal = start.principal ?? anonymous;
+    const id = start.id ?? `wf_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+    return this.store.createWorkflow(
+      { id, agent: agent.name, agentVersion: agent.versionId, agentModule: this.agents.get(agent.name)!.module, principal, input, state: agent.initial },
+      [{ step: 0, kind: JournalKind.workflowStarted, name: agent.name, status: 'pending', data: { agentVersion: agent.versionId, principal: principal.id, state: agent.initial } }],
+    );
+  }
+
+  /** Runs one workflow in this process until it completes, fails or waits. */
+  async run(workflowId: string, signal?: AbortSignal): Promise<WorkflowRecord> {
+    const claim = await this.store.claim({ owner: this.workerId, leaseMs: this.environment.leaseMs, workflowId });
+    if (!claim) {
+      const workflow = await this.store.getWorkflow(workflowId);
+      if (!workflow) throw unknownWorkflow(workflowId);
+      return workflow;
+    }
+    return this.runClaim(claim.workflow, claim.recovered, signal);
+  }
+
+  async startAndRun(agentName: string, input: unknown, start: StartOptions = {}): Promise<WorkflowRecord> {
+    const workflow = await this.start(agentName, input, start);
+    return this.run(workflow.id);
+  }
+
+  /** Claims and runs the next runnable workflow; undefined when there is none. */
+  async runNext(signal?: AbortSignal): Promise<WorkflowRecord | undefined> {
+    const claim = await this.store.claim({ owner: this.workerId, leaseMs: this.environment.leaseMs });
+    if (!claim) return undefined;
+    return this.runClaim(claim.workflow, claim.recovered, signal);
+  }
+
+  /** Runs workflows as they become runnable, `concurrency` at a time. */
+  async work(worker: WorkerOptions = {}): Promise<{ processed: number }> {
+    const concurrency = Math.max(1, worker.concurrency ?? 4);
+    const pollMs = worker.pollMs ?? 250;
+    let processed = 0;
+    const lane = async () => {
+      while (!worker.signal?.aborted) {
+        const finished = await this.runNext(worker.signal);
+        if (finished) {
+          processed++;
+          continue;
+        }
+        if (worker.once) return;
+        await sleep(pollMs, undefined, { signal: worker.signal }).catch(() => undefined);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, lane));
+    return { processed };
+  }
+
+  /** Puts a waiting or failed workflow back to work (after a fix or a review), then runs it. */
+  async resume(workflowId: string, signal?: AbortSignal): Promise<WorkflowRecord> {
+    const workflow = await this.store.getWorkflow(workflowId);
+    if (!workflow) throw unknownWorkflow(workflowId);
+    if (workflow.status === 'completed' || workflow.status === 'cancelled') {
+      throw new KeelError('WORKFLOW_NOT_RESUMABLE', `Workflow ${workflowId} is ${workflow.status}; only pending, waiting, failed or crashed workflows can be resumed.`, { workflowId });
+    }
+    if (workflow.status === 'waiting' || workflow.status === 'failed') {
+      await this.store.updateWorkflow(
+        workflowId,
+        { status: 'pending', waitingFor: null, wakeAt: null, recoveries: 0, failure: null },
+        [{ step: workflow.step, kind: JournalKind.workflowResumed, status: 'pending', data: { from: workflow.status, waitingFor: workflow.waitingFor, by: 'operator' } }],
+      );
+    }
+    return this.run(workflowId, signal);
+  }
+
+  async cancel(workflowId: string, reason = 'cancelled by operator'): Promise<WorkflowRecord> {
+    const workflow = await this.store.getWorkflow(workflowId);
+    if (!workflow) throw unknownWorkflow(workflowId);
+    if (finishedStatuses.includes(workflow.status)) {
+      throw new KeelError('WORKFLOW_NOT_RESUMABLE', `Workflow ${workflowId} is already ${workflow.status}; there is nothing to cancel.`, { workflowId });
+    }
+    return this.store.updateWorkflow(workflowId, { status: 'cancelled', wakeAt: null }, [
+      { step: workflow.step, kind: JournalKind.workflowCancelled, status: 'cancelled', data: { reason } },
+    ]);
+  }
+
+  async inspect(workflowId: string): Promise<Inspection> {
+    const workflow = await this.store.getWorkflow(workflowId);
+    if (!workflow) throw unknownWorkflow(workflowId);
+    return { workflow, journal: await this.store.readJournal(workflowId) };
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  private async runClaim(workflow: WorkflowRecord, recovered: boolean, signal?: AbortSignal): Promise<WorkflowRecord> {
+    const agent = await this.agentFor(workflow);
+    if (!agent) {
+      const message =
+        `Workflow ${workflow.id} needs agent '${workflow.agent}'${workflow.agentModule ? ` from ${workflow.agentModule}` : ''}, which this worker cannot load. ` +
+        `Start a worker that has the agent (keel worker --agent <module>) and run \`keel resume ${workflow.id}\`.`;
+      await this.store.commit({
+        workflowId: workflow.id,
+        leaseOwner: this.workerId,
+        journal: [{ step: workflow.step, kind: JournalKind.workflowParked, name: 'unknown-agent', status: 'waiting', data: { code: 'UNKNOWN_AGENT', message } }],
+        workflow: { status: 'waiting', waitingFor: 'unknown-agent', failure: { code: 'UNKNOWN_AGENT', message, state: workflow.state, step: workflow.step, at: this.environment.now() }, releaseLease: true },
+      });
+      return (await this.store.getWorkflow(workflow.id))!;
+    }
+    return runClaimedWorkflow(this.environment, agent, { workflow, recovered }, signal);
+  }
+
+  private async agentFor(workflow: WorkflowRecord): Promise<Agent | undefined> {
+    const known = this.agents.get(workflow.agent);
+    if (known) return known.agent;
+    const resolved = await this.options.resolveAgent?.(workflow).catch(() => undefined);
+    if (resolved) this.register(resolved, workflow.agentModule);
+    return resolved;
+  }
+
+  private deciderFor(agent: Agent, state: StateDefinition): Decider {
+    const key = state.decide ? state : agent;
+    let decider = this.deciders.get(key);
+    if (!decider) {
+      const decide = state.decide ?? agent.decide;
+      if (decide) {
+        decider = codeDecider(decide);
+      } else {
+        const model = agent.model ?? this.options.model;
+        if (!model) {
+          throw new KeelError('MODEL_CONFIG', `Agent '${agent.name}' has no decide function and no model. Set KEEL_MODEL, pass a model to createKeel, or give the agent a model.`, {
+            agent: agent.name,
+          });
+        }
+        decider = modelDecider({ model, instructions: agent.instructions });
+      }
+      this.deciders.set(key, decider);
+    }
+    return decider;
+  }
+
+  private catalogFor(agent: Agent, stateName: string): ToolCatalog {
+    const key = `${agent.name}\u0000${agent.versionId}\u0000${stateName}`;
+    let catalog = this.catalogs.get(key);
+    if (!catalog) {
+      catalog = (agent.states[stateName]?.tools ?? []).map((name) => ({
+        name,
+        description: agent.toolsByName.get(name)!.description,
+        parameters: agent.toolParameters.get(name)!,
+      }));
+      this.catalogs.set(key, catalog);
+    }
+    return catalog;
+  }
+}

@@ -1,0 +1,193 @@
+// The Store interface: everything Keel keeps durably goes through it. It is async so that a
+// networked database (PostgreSQL) fits behind the same interface as embedded SQLite.
+// store/ never imports from agent/, tools/ or model/.
+
+export const WorkflowStatus = {
+  pending: 'pending',
+  running: 'running',
+  waiting: 'waiting',
+  completed: 'completed',
+  failed: 'failed',
+  cancelled: 'cancelled',
+} as const;
+export type WorkflowStatus = (typeof WorkflowStatus)[keyof typeof WorkflowStatus];
+
+export const finishedStatuses: readonly WorkflowStatus[] = ['completed', 'failed', 'cancelled'];
+
+export interface Principal {
+  id: string;
+  roles?: string[];
+  department?: string;
+}
+
+/** Saved when a workflow fails or is parked for review, so a person can see what went wrong. */
+export interface FailureRecord {
+  code: string;
+  message: string;
+  state: string;
+  step: number;
+  tool?: string;
+  args?: unknown;
+  attempts?: number;
+  errorClass?: string;
+  context?: Record<string, unknown>;
+  at: number;
+}
+
+export interface WorkflowRecord {
+  id: string;
+  agent: string;
+  agentVersion: string;
+  /** Where a worker finds the agent's code: 'builtin:<name>' or a file path. */
+  agentModule: string | null;
+  principal: Principal;
+  input: unknown;
+  status: WorkflowStatus;
+  state: string;
+  step: number;
+  /** Why a waiting workflow waits ('review', 'version-mismatch', ...). */
+  waitingFor: string | null;
+  outcome: string | null;
+  failure: FailureRecord | null;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  wakeAt: number | null;
+  recoveries: number;
+  contextBytes: number;
+  createdAt: number;
+  updatedAt: number;
+  prunedAt: number | null;
+}
+
+export interface NewWorkflow {
+  id: string;
+  agent: string;
+  agentVersion: string;
+  agentModule: string | null;
+  principal: Principal;
+  input: unknown;
+  state: string;
+}
+
+/** Journal kinds are noun-verb, past tense: what happened. */
+export const JournalKind = {
+  workflowStarted: 'workflow-started',
+  actionDecided: 'action-decided',
+  checkpointSaved: 'checkpoint-saved',
+  toolCallStarted: 'tool-call-started',
+  toolCallCompleted: 'tool-call-completed',
+  toolCallFailed: 'tool-call-failed',
+  toolCallInvalid: 'tool-call-invalid',
+  actionRefused: 'action-refused',
+  rolledBack: 'rolled-back',
+  stateChanged: 'state-changed',
+  workflowResumed: 'workflow-resumed',
+  workflowRecovered: 'workflow-recovered',
+  workflowParked: 'workflow-parked',
+  workflowCompleted: 'workflow-completed',
+  workflowFailed: 'workflow-failed',
+  workflowCancelled: 'workflow-cancelled',
+  workflowMigrated: 'workflow-migrated',
+  modelCallFailed: 'model-call-failed',
+} as const;
+export type JournalKind = (typeof JournalKind)[keyof typeof JournalKind];
+
+export interface NewJournalEntry {
+  step: number;
+  kind: JournalKind;
+  name?: string | null;
+  status?: string | null;
+  attempt?: number | null;
+  durationMs?: number | null;
+  tokensIn?: number | null;
+  tokensOut?: number | null;
+  data?: unknown;
+}
+
+export interface JournalEntry extends Required<Omit<NewJournalEntry, 'data'>> {
+  seq: number;
+  workflowId: string;
+  data: unknown;
+  at: number;
+}
+
+/**
+ * A change to a workflow's context. Context is stored per key, and lists per item, so a step
+ * writes only what it changed: a long workflow's step cost stays flat.
+ */
+export type ContextChange =
+  | { op: 'set'; key: string; value: unknown }
+  | { op: 'append'; key: string; index: number; value: unknown }
+  | { op: 'delete'; key: string };
+
+export interface WorkflowPatch {
+  status?: WorkflowStatus;
+  agentVersion?: string;
+  state?: string;
+  step?: number;
+  outcome?: string | null;
+  failure?: FailureRecord | null;
+  waitingFor?: string | null;
+  wakeAt?: number | null;
+  contextBytes?: number;
+  recoveries?: number;
+  /** Give the lease up (the workflow stops running here). */
+  releaseLease?: boolean;
+}
+
+/** One atomic commit: journal entries together with the context and workflow changes they record. */
+export interface Commit {
+  workflowId: string;
+  /** The lease holder; the commit fails with LEASE_LOST if another worker took the workflow over. */
+  leaseOwner: string;
+  /** Extends the lease by this many ms from now (omit to keep it). */
+  leaseMs?: number;
+  journal: NewJournalEntry[];
+  context?: ContextChange[];
+  workflow?: WorkflowPatch;
+}
+
+export interface ClaimOptions {
+  owner: string;
+  leaseMs: number;
+  /** Claim this workflow only (it must be claimable). */
+  workflowId?: string;
+  agents?: readonly string[];
+}
+
+export interface Claim {
+  workflow: WorkflowRecord;
+  /** The previous worker died holding it (its lease expired while running). */
+  recovered: boolean;
+}
+
+export interface ListOptions {
+  status?: WorkflowStatus;
+  agent?: string;
+  limit?: number;
+}
+
+export interface PruneResult {
+  workflows: number;
+  journalEntries: number;
+  contextRows: number;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  createWorkflow(workflow: NewWorkflow, journal: NewJournalEntry[]): Promise<WorkflowRecord>;
+  getWorkflow(id: string): Promise<WorkflowRecord | undefined>;
+  listWorkflows(options?: ListOptions): Promise<WorkflowRecord[]>;
+  countByStatus(): Promise<Record<WorkflowStatus, number>>;
+  /** Claims the next runnable workflow (pending, due, or running with an expired lease). */
+  claim(options: ClaimOptions): Promise<Claim | undefined>;
+  renewLease(workflowId: string, owner: string, leaseMs: number): Promise<boolean>;
+  commit(commit: Commit): Promise<void>;
+  /** Operator changes that need no lease (resume, cancel); refused while another worker holds a live lease. */
+  updateWorkflow(workflowId: string, patch: WorkflowPatch, journal: NewJournalEntry[]): Promise<WorkflowRecord>;
+  loadContext(workflowId: string): Promise<Record<string, unknown>>;
+  readJournal(workflowId: string): Promise<JournalEntry[]>;
+  /** Deletes journals and context of workflows that finished before the given time; keeps their records. */
+  pruneFinished(before: number): Promise<PruneResult>;
+  close(): Promise<void>;
+}

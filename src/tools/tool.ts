@@ -1,0 +1,61 @@
+// defineTool: a typed tool the agent may call. Arguments are checked against the zod schema
+// before the tool runs; a tool with a side effect gets a checkpoint before it runs and a stable
+// idempotency key, so a step re-run after a crash can be recognised downstream.
+
+import type { z } from 'zod';
+import type { Logger } from '../util/logger.js';
+import type { Principal } from '../store/types.js';
+
+export interface ToolContext {
+  workflowId: string;
+  step: number;
+  /** Same value every time this step runs, including after a crash: `<workflowId>:<step>`. */
+  idempotencyKey: string;
+  /** 1 on the first attempt of this step's call. */
+  attempt: number;
+  principal: Principal;
+  signal: AbortSignal;
+  logger: Logger;
+  /** The workflow's task input. */
+  input: unknown;
+  /** Reads a context value (the last committed value, or one written earlier in this call). */
+  get<T = unknown>(key: string): T | undefined;
+  /** Writes a context value; committed with the step's result, discarded if the call fails. */
+  set(key: string, value: unknown): void;
+  /** Appends to a context list; stored item by item so long lists stay cheap to grow. */
+  append(key: string, value: unknown): void;
+}
+
+export interface ToolDefinition<Schema extends z.ZodType = z.ZodType, Result = unknown> {
+  name: string;
+  description: string;
+  input: Schema;
+  /** True when the tool changes the world (pays, sends, deletes): checkpointed, never run twice. */
+  sideEffect?: boolean;
+  /** Attempts for a transient failure, including the first (default 3). */
+  maxAttempts?: number;
+  /** Per-attempt timeout in ms (default 30 s). */
+  timeoutMs?: number;
+  execute(args: z.infer<Schema>, context: ToolContext): Promise<Result> | Result;
+}
+
+export interface Tool<Schema extends z.ZodType = z.ZodType, Result = unknown> extends ToolDefinition<Schema, Result> {
+  readonly kind: 'keel.tool';
+}
+
+const toolName = /^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/;
+
+export function defineTool<Schema extends z.ZodType, Result>(
+  definition: ToolDefinition<Schema, Result>,
+): Tool<Schema, Result> {
+  if (!toolName.test(definition.name)) {
+    throw new TypeError(
+      `Tool name '${definition.name}' is not valid: use letters, digits, '_' or '-', starting with a letter, at most 64 characters.`,
+    );
+  }
+  return { ...definition, kind: 'keel.tool' };
+}
+
+// Tools of any schema, as they sit in an agent's registry.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyTool = Tool<any, any>;

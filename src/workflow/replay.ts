@@ -1,0 +1,56 @@
+// Rebuilds what a worker needs from a workflow's journal when it picks the workflow up: the
+// observations the decider has seen, and the action already decided for the current step (so a
+// resumed step re-runs that same action instead of paying for a new, possibly different decision).
+
+import type { DecisionRecord, Observation } from '../model/decision.js';
+import { JournalKind, type JournalEntry } from '../store/types.js';
+
+export interface Replayed {
+  history: Observation[];
+  /** The decision recorded for `step` whose outcome was never committed. */
+  pendingDecision?: DecisionRecord;
+  /** Attempts of the pending decision's tool call already made (and failed) before. */
+  attemptsMade: number;
+}
+
+export function replayJournal(journal: readonly JournalEntry[], step: number): Replayed {
+  const history: Observation[] = [];
+  let pendingDecision: DecisionRecord | undefined;
+  let attemptsMade = 0;
+  for (const entry of journal) {
+    const data = (entry.data ?? {}) as Record<string, unknown>;
+    switch (entry.kind) {
+      case JournalKind.toolCallCompleted:
+        history.push({ type: 'tool-result', step: entry.step, tool: String(entry.name), args: data.args, result: data.result });
+        break;
+      case JournalKind.toolCallInvalid:
+      case JournalKind.actionRefused:
+        history.push(errorObservation(entry, data));
+        break;
+      case JournalKind.toolCallFailed:
+        // Failures that ended the step (not retried) are what the decider saw.
+        if (data.final === true) history.push(errorObservation(entry, data));
+        if (entry.step === step) attemptsMade = Math.max(attemptsMade, entry.attempt ?? 0);
+        break;
+      case JournalKind.workflowResumed:
+        // An operator resumed the workflow: its current step gets a fresh budget of attempts.
+        if (entry.step === step) attemptsMade = 0;
+        break;
+      case JournalKind.actionDecided:
+        if (entry.step === step) pendingDecision = data.decision as DecisionRecord;
+        break;
+    }
+  }
+  return { history, pendingDecision, attemptsMade };
+}
+
+function errorObservation(entry: JournalEntry, data: Record<string, unknown>): Observation {
+  return {
+    type: 'tool-error',
+    step: entry.step,
+    tool: String(entry.name ?? ''),
+    args: data.args,
+    errorClass: String(data.errorClass ?? 'invalid-input'),
+    message: String(data.message ?? ''),
+  };
+}
