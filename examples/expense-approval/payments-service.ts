@@ -60,6 +60,7 @@ export const PaymentsError = {
   invalidToken: 'invalid_token',
   invalidRequest: 'invalid_request',
   idempotencyKeyReused: 'idempotency_key_reused',
+  duplicateClaim: 'duplicate_claim',
   malformedJson: 'malformed_json',
   notFound: 'not_found',
   internal: 'internal_error',
@@ -91,6 +92,7 @@ export async function startPaymentsService(initialOptions: PaymentsServiceOption
   const payments: Payment[] = [];
   const paymentsById = new Map<string, Payment>();
   const keys = new Map<string, KeyRecord>();
+  const keysByClaim = new Map<string, string>();
   const tokens = new Map<string, number>();
   const arrivals: number[] = [];
   let rateWindow = { startedAt: 0, count: 0 };
@@ -160,10 +162,17 @@ export async function startPaymentsService(initialOptions: PaymentsServiceOption
       return;
     }
 
+    // A claim is paid once whatever key a client sends: a resubmitted claim is refused.
+    const claimKey = keysByClaim.get(body.claimId);
+    if (claimKey !== undefined) {
+      throw new HttpError(409, { error: PaymentsError.duplicateClaim, claimId: body.claimId });
+    }
+
     // Claim the key before the latency await; claiming it afterwards would let a
     // concurrent duplicate slip through while this request is still sleeping.
     const pending = deferred<Payment>();
     keys.set(idempotencyKey, { fingerprint, payment: pending.promise });
+    keysByClaim.set(body.claimId, idempotencyKey);
     await sleep(options.latencyMs);
 
     const payment: Payment = {
