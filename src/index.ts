@@ -12,7 +12,7 @@ export { KeelError, ErrorCode, ErrorSource } from './errors.js';
 export { modelDecider } from './model/model-decider.js';
 export { codeDecider } from './model/code-decider.js';
 export type { DecideFunction } from './model/code-decider.js';
-export type { Decision, DecisionRecord, DecisionView, Observation, ModelUsage } from './model/decision.js';
+export type { Decision, DecisionRecord, DecisionView, Observation, ModelUsage, Decider, ToolCatalog } from './model/decision.js';
 export { modelFromEnv, parseModelSpec, createModel } from './model/model-from-env.js';
 export type { ModelSpec } from './model/model-from-env.js';
 export { openStore, defaultDatabasePath } from './store/open-store.js';

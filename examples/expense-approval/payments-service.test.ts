@@ -3,6 +3,9 @@ import { startPaymentsService, type PaymentsService, type PaymentsServiceOptions
 
 const claim = { claimId: 'claim-1', amount: 42.5, currency: 'EUR', payee: 'alice@example.com' };
 
+// A claim is paid once whatever the key, so tests that make several payments use distinct claims.
+const claimNumbered = (number: number) => ({ ...claim, claimId: `claim-${number}` });
+
 let services: PaymentsService[] = [];
 
 afterEach(async () => {
@@ -94,6 +97,21 @@ describe('payments service', () => {
     expect(service.ledger()).toHaveLength(1);
   });
 
+  it('refuses a second payment for the same claim under a different key', async () => {
+    const service = await start();
+    expect((await pay(service, claim, { key: 'key-1' })).status).toBe(201);
+    const resubmitted = await pay(service, claim, { key: 'key-2' });
+    expect(resubmitted.status).toBe(409);
+    expect(await resubmitted.json()).toEqual({ error: 'duplicate_claim', claimId: 'claim-1' });
+    // Even with different payment details the claim stays paid once.
+    const altered = await pay(service, { ...claim, amount: 10 }, { key: 'key-3' });
+    expect(altered.status).toBe(409);
+    expect(service.ledger()).toHaveLength(1);
+    expect(service.ledger()[0]).toMatchObject({ claimId: 'claim-1', idempotencyKey: 'key-1' });
+    // The original key still replays the original payment.
+    expect((await pay(service, claim, { key: 'key-1' })).status).toBe(200);
+  });
+
   it('requires an idempotency key', async () => {
     const service = await start();
     const response = await pay(service, claim, { key: null });
@@ -124,9 +142,9 @@ describe('payments service', () => {
 
   it('rate limits with 429 and Retry-After', async () => {
     const service = await start({ rateLimit: { perSecond: 2, retryAfterSeconds: 7 } });
-    expect((await pay(service, claim, { key: 'a' })).status).toBe(201);
-    expect((await pay(service, claim, { key: 'b' })).status).toBe(201);
-    const limited = await pay(service, claim, { key: 'c' });
+    expect((await pay(service, claimNumbered(1), { key: 'a' })).status).toBe(201);
+    expect((await pay(service, claimNumbered(2), { key: 'b' })).status).toBe(201);
+    const limited = await pay(service, claimNumbered(3), { key: 'c' });
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('7');
     expect(service.stats()).toMatchObject({ rateLimited: 1, maxPerSecond: 3, paymentRequests: 3 });
@@ -142,12 +160,12 @@ describe('payments service', () => {
     expect((await pay(service, claim, { key: 'a', token })).status).toBe(201);
 
     await delay(80);
-    const expired = await pay(service, claim, { key: 'b', token });
+    const expired = await pay(service, claimNumbered(2), { key: 'b', token });
     expect(expired.status).toBe(401);
     expect(await expired.json()).toEqual({ error: 'token_expired' });
 
     const fresh = await issueToken(service);
-    expect((await pay(service, claim, { key: 'b', token: fresh })).status).toBe(201);
+    expect((await pay(service, claimNumbered(2), { key: 'b', token: fresh })).status).toBe(201);
     expect(service.stats()).toMatchObject({ tokensIssued: 2, unauthorized: 2 });
   });
 

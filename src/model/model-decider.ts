@@ -5,7 +5,7 @@
 // Each tool is offered to the model wrapped as { reasoning, confidence, input }: the model
 // states why and how sure it is with every action, and the tool's own schema stays untouched.
 
-import { generateText, jsonSchema, tool, type LanguageModel, type ModelMessage, type ToolSet } from 'ai';
+import { generateText, jsonSchema, tool, ToolChoiceViolationError, type LanguageModel, type ModelMessage, type ToolSet } from 'ai';
 import type { Decider, DecisionRecord, DecisionView, Observation, ToolCatalog } from './decision.js';
 
 export interface ModelDeciderOptions {
@@ -53,17 +53,32 @@ export function modelDecider(options: ModelDeciderOptions): Decider {
     kind: 'model',
     async decide(view: DecisionView, catalog: ToolCatalog, signal: AbortSignal): Promise<DecisionRecord> {
       const started = performance.now();
-      const result = await generateText({
-        model: options.model,
-        system: systemPrompt(options.instructions, view),
-        messages: promptMessages(view, historyWindow),
-        tools: toolSetFor(catalog),
-        toolChoice: 'required',
-        maxRetries: 0,
-        temperature: options.temperature,
-        abortSignal: signal,
-        providerOptions: { keel: { view: view as never } },
-      });
+      let result;
+      try {
+        result = await generateText({
+          model: options.model,
+          system: systemPrompt(options.instructions, view),
+          messages: promptMessages(view, historyWindow),
+          tools: toolSetFor(catalog),
+          toolChoice: 'required',
+          maxRetries: 0,
+          temperature: options.temperature,
+          abortSignal: signal,
+          providerOptions: { keel: { view: view as never } },
+        });
+      } catch (error) {
+        // The SDK throws when a required tool call is missing; for Keel that is model misbehaviour
+        // the model should see and correct, not a failed call. The error carries no usage.
+        if (!ToolChoiceViolationError.isInstance(error)) throw error;
+        return {
+          source: 'model',
+          provider: providerOf(options.model),
+          model: error.modelId || modelIdOf(options.model),
+          finishReason: error.finishReason,
+          durationMs: performance.now() - started,
+          ...textOnlyAnswer(error.content.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join(''), error.finishReason, view),
+        };
+      }
       const usage = {
         inputTokens: result.usage.inputTokens ?? 0,
         outputTokens: result.usage.outputTokens ?? 0,
@@ -79,15 +94,7 @@ export function modelDecider(options: ModelDeciderOptions): Decider {
         durationMs: performance.now() - started,
       };
       const call = result.toolCalls[0];
-      if (!call) {
-        return {
-          ...base,
-          tool: '',
-          args: null,
-          reasoning: result.text,
-          invalid: `The model answered without calling a tool (finish reason '${result.finishReason}'). Exactly one tool call is required; allowed tools: ${view.allowedTools.join(', ')}.`,
-        };
-      }
+      if (!call) return { ...base, ...textOnlyAnswer(result.text, result.finishReason, view) };
       if (call.dynamic && call.invalid) {
         return {
           ...base,
@@ -105,6 +112,15 @@ export function modelDecider(options: ModelDeciderOptions): Decider {
         confidence: typeof wrapped.confidence === 'number' ? clamp(wrapped.confidence) : undefined,
       };
     },
+  };
+}
+
+function textOnlyAnswer(text: string, finishReason: string, view: DecisionView): Pick<DecisionRecord, 'tool' | 'args' | 'reasoning' | 'invalid'> {
+  return {
+    tool: '',
+    args: null,
+    reasoning: text,
+    invalid: `The model answered without calling a tool (finish reason '${finishReason}'). Exactly one tool call is required; allowed tools: ${view.allowedTools.join(', ')}.`,
   };
 }
 

@@ -35,7 +35,9 @@ export class ContextState {
   set(key: string, value: unknown): void {
     this.remember(key);
     this.pending.push({ op: 'set', key, value });
-    this.values[key] = value;
+    // A list gets its own copy: later appends grow it in place, and must change neither the
+    // pending 'set' (which would then store the appended items twice) nor the caller's array.
+    this.values[key] = Array.isArray(value) ? [...value] : value;
     this.resize(key, byteSize(value));
   }
 
@@ -46,10 +48,13 @@ export class ContextState {
     }
     const list = (current as unknown[] | undefined) ?? [];
     this.undo.push({ key, had: current !== undefined, value: current, bytes: this.bytesByKey.get(key) ?? 0, popped: true });
+    // JSON of a list: '[' + items joined by ',' + ']'; a new list starts as the two brackets.
+    const listBytes = current === undefined ? 2 : (this.bytesByKey.get(key) ?? 0);
+    const itemBytes = byteSize(value ?? null) + (list.length > 0 ? 1 : 0);
     this.pending.push({ op: 'append', key, index: list.length, value });
     list.push(value);
     this.values[key] = list;
-    this.resize(key, (this.bytesByKey.get(key) ?? 0) + byteSize(value) + 1);
+    this.resize(key, listBytes + itemBytes);
   }
 
   delete(key: string): void {

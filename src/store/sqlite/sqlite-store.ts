@@ -54,8 +54,10 @@ export class SqliteStore implements Store {
     this.clock = options.clock ?? systemClock;
     this.db = openDatabase(this.path, options.busyTimeoutMs ?? 10_000);
     try {
-      this.db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      // Migrate first: it reads the file before anything else does, so a file that is not a
+      // database is reported as STORE_CORRUPT rather than as a raw SQLite error.
       migrate(this.db, this.path);
+      this.db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
     } catch (error) {
       this.db.close();
       throw error;
@@ -272,7 +274,6 @@ function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
     throw storeUnavailable(path, error);
   }
   try {
-    db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
     return db;
   } catch (error) {
@@ -296,6 +297,12 @@ function migrate(db: Database.Database, path: string): void {
     );
   }
   if (current === 0) assertEmptyOrKeel(db, path);
+  // Only now that the file is known to be ours: switching to WAL rewrites the file's header.
+  try {
+    db.pragma('journal_mode = WAL');
+  } catch (error) {
+    throw classifyOpenError(path, error);
+  }
   for (const migration of sqliteMigrations) {
     if (migration.version <= current) continue;
     db.transaction(() => {

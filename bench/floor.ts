@@ -1,0 +1,140 @@
+// The floor: the rows Keel writes per step, written with better-sqlite3 directly and nothing else
+// (no model call, no validation, no events). It is the least a durable step can cost with Keel's
+// schema and durability, so Keel's distance from it is Keel's own overhead.
+//
+// Per step Keel commits two transactions (see src/agent/workflow-run.ts and
+// src/store/sqlite/sqlite-store.ts), and the floor reproduces both with the same statements:
+//   1. the decided action, before its tool runs: the workflows row's lease and updated_at, and an
+//      'action-decided' journal row carrying the decision record;
+//   2. the tool's result: the workflows row (step, state, context size, lease) and a
+//      'tool-call-completed' journal row, plus 'state-changed' and 'workflow-completed' rows and
+//      the completed status on the last step.
+// The schema comes from Keel's own migrations.
+
+import Database from 'better-sqlite3';
+import { JournalKind } from '../src/index.js';
+import { sqliteMigrations } from '../src/store/sqlite/migrations.js';
+import { BenchDurability, databaseBytes, loopAgentName, stepDurations, synchronousName, workToolName, type StepSeries } from './workload.js';
+
+export interface FloorLoopOptions {
+  path: string;
+  steps: number;
+  durability: typeof BenchDurability.normal | typeof BenchDurability.full;
+}
+
+const workflowId = 'wf_floor';
+const owner = 'floor-worker';
+const leaseMs = 30_000;
+
+export function runFloorLoop(options: FloorLoopOptions): StepSeries {
+  const database = openFloorDatabase(options.path, options.durability);
+  try {
+    const statements = prepare(database);
+    const finishedAt: number[] = [];
+    const startedAt = performance.now();
+    database.transaction(() => {
+      const now = Date.now();
+      statements.insertWorkflow.run({ id: workflowId, agent: loopAgentName, agent_version: '1#floor', principal: '{"id":"anonymous"}', input: JSON.stringify({ steps: options.steps }), state: 'working', now });
+      statements.insertJournal.run(journalRow(0, JournalKind.workflowStarted, loopAgentName, 'pending', { agentVersion: '1#floor', principal: 'anonymous', state: 'working' }, now));
+    })();
+    statements.takeLease.run({ id: workflowId, owner, expires: Date.now() + leaseMs, now: Date.now() });
+
+    const decide = database.transaction((step: number) => {
+      const now = Date.now();
+      expectLeaseHeld(statements.touchLease.run({ id: workflowId, owner, now, lease_expires_at: now + leaseMs }).changes);
+      statements.insertJournal.run({ ...journalRow(step, JournalKind.actionDecided, workToolName, 'model', { decision: decisionRecord(step) }, now), duration_ms: 0.21, tokens_in: 180, tokens_out: 24 });
+    });
+    const record = database.transaction((step: number) => {
+      const now = Date.now();
+      const args = { step };
+      const result = { step, done: step + 1 >= options.steps };
+      const completed = { ...journalRow(step, JournalKind.toolCallCompleted, workToolName, 'ok', { args, result }, now), attempt: 1, duration_ms: 0.05 };
+      if (!result.done) {
+        expectLeaseHeld(statements.recordStep.run({ id: workflowId, owner, now, state: 'working', step: step + 1, context_bytes: 0, lease_expires_at: now + leaseMs }).changes);
+        statements.insertJournal.run(completed);
+        return;
+      }
+      expectLeaseHeld(statements.recordLastStep.run({ id: workflowId, owner, now, status: 'completed', state: 'done', step: step + 1, outcome: 'done', context_bytes: 0 }).changes);
+      statements.insertJournal.run(completed);
+      statements.insertJournal.run(journalRow(step, JournalKind.stateChanged, 'done', null, { from: 'working', to: 'done' }, now));
+      statements.insertJournal.run(journalRow(step + 1, JournalKind.workflowCompleted, 'done', 'completed', { outcome: 'done' }, now));
+    });
+
+    for (let step = 0; step < options.steps; step++) {
+      decide(step);
+      record(step);
+      finishedAt.push(performance.now());
+    }
+    const totalMs = performance.now() - startedAt;
+    return { stepMs: stepDurations(startedAt, finishedAt), totalMs, databaseBytes: databaseBytes(options.path), synchronous: synchronousName(database) };
+  } finally {
+    database.close();
+  }
+}
+
+/** Opens the file as Keel's store does: WAL, foreign keys, the chosen synchronous, Keel's migrations. */
+function openFloorDatabase(path: string, durability: FloorLoopOptions['durability']): Database.Database {
+  const database = new Database(path);
+  database.pragma('journal_mode = WAL');
+  database.pragma('foreign_keys = ON');
+  database.pragma(`synchronous = ${durability === BenchDurability.full ? 'FULL' : 'NORMAL'}`);
+  for (const migration of sqliteMigrations) {
+    database.transaction(() => {
+      database.exec(migration.sql);
+      database.pragma(`user_version = ${migration.version}`);
+    }).immediate();
+  }
+  return database;
+}
+
+// The statements the SQLite store runs for these commits, prepared once (the store prepares its
+// workflow update per commit, since the columns it sets vary).
+function prepare(database: Database.Database) {
+  return {
+    insertWorkflow: database.prepare(
+      `INSERT INTO workflows (id, agent, agent_version, agent_module, principal, input, status, state, created_at, updated_at)
+       VALUES (@id, @agent, @agent_version, NULL, @principal, @input, 'pending', @state, @now, @now)`,
+    ),
+    takeLease: database.prepare(
+      `UPDATE workflows SET status = 'running', lease_owner = @owner, lease_expires_at = @expires, wake_at = NULL,
+         waiting_for = NULL, recoveries = 0, updated_at = @now WHERE id = @id`,
+    ),
+    touchLease: database.prepare('UPDATE workflows SET updated_at = @now, lease_expires_at = @lease_expires_at WHERE id = @id AND lease_owner = @owner'),
+    recordStep: database.prepare(
+      `UPDATE workflows SET updated_at = @now, state = @state, step = @step, context_bytes = @context_bytes, lease_expires_at = @lease_expires_at
+       WHERE id = @id AND lease_owner = @owner`,
+    ),
+    recordLastStep: database.prepare(
+      `UPDATE workflows SET updated_at = @now, status = @status, state = @state, step = @step, outcome = @outcome, context_bytes = @context_bytes,
+         lease_owner = NULL, lease_expires_at = NULL WHERE id = @id AND lease_owner = @owner`,
+    ),
+    insertJournal: database.prepare(
+      `INSERT INTO journal (workflow_id, step, kind, name, status, attempt, duration_ms, tokens_in, tokens_out, data, at)
+       VALUES (@workflow_id, @step, @kind, @name, @status, @attempt, @duration_ms, @tokens_in, @tokens_out, @data, @at)`,
+    ),
+  };
+}
+
+function journalRow(step: number, kind: JournalKind, name: string | null, status: string | null, data: unknown, now: number) {
+  return { workflow_id: workflowId, step, kind, name, status, attempt: null, duration_ms: null, tokens_in: null, tokens_out: null, data: JSON.stringify(data), at: now };
+}
+
+/** The decision record Keel journals for a scripted-model decision, field for field. */
+function decisionRecord(step: number) {
+  return {
+    source: 'model',
+    provider: 'keel.scripted',
+    model: 'scripted',
+    usage: { inputTokens: 180, outputTokens: 24 },
+    finishReason: 'tool-calls',
+    durationMs: 0.2137,
+    tool: workToolName,
+    args: { step },
+    reasoning: `Scripted step ${step}: ${workToolName}.`,
+    confidence: 0.95,
+  };
+}
+
+function expectLeaseHeld(changes: number): void {
+  if (changes !== 1) throw new Error(`The floor's workflows row update changed ${changes} rows instead of 1; the floor would not match Keel's writes.`);
+}

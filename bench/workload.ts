@@ -1,0 +1,122 @@
+// The workload both systems run, shared by the Keel, LangGraph and floor runners: the scenario
+// sizes, the one decision the scripted model takes every step, the shape of a run's raw timings,
+// and the throwaway folders the databases live in.
+
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DecisionView } from '../src/index.js';
+import type { ScriptedAction } from '../src/testing.js';
+
+/** The SQLite durability a run asks for: Keel's two settings, and LangGraph left at its defaults. */
+export const BenchDurability = { normal: 'normal', full: 'full', langgraphDefault: 'langgraph-default' } as const;
+export type BenchDurability = (typeof BenchDurability)[keyof typeof BenchDurability];
+
+export interface ScenarioSizes {
+  /** Steps of the S1 workflow with synchronous=NORMAL. */
+  s1Steps: number;
+  /** Steps of the S1 workflow with synchronous=FULL: every commit waits for the disk, so fewer. */
+  s1FullSteps: number;
+  /** Steps run (and thrown away) per system before S1 and S2 measure, so the JIT is warm for everyone. */
+  warmupSteps: number;
+  s2Steps: number;
+  /** The steps of S2 whose per-step time is reported (1-based). */
+  s2Probes: readonly number[];
+  /** Steps either side of a probe averaged into its figure. */
+  s2Window: number;
+  s3Workflows: number;
+  s3StepsPerWorkflow: number;
+  s3Concurrency: number;
+}
+
+export const fullSizes: ScenarioSizes = {
+  s1Steps: 1000,
+  s1FullSteps: 200,
+  warmupSteps: 100,
+  s2Steps: 2000,
+  s2Probes: [10, 1000, 2000],
+  s2Window: 5,
+  s3Workflows: 200,
+  s3StepsPerWorkflow: 20,
+  s3Concurrency: 16,
+};
+
+/** Small enough for a test run; the same code paths as the full bench. */
+export const quickSizes: ScenarioSizes = {
+  s1Steps: 30,
+  s1FullSteps: 10,
+  warmupSteps: 5,
+  s2Steps: 40,
+  s2Probes: [10, 20, 40],
+  s2Window: 2,
+  s3Workflows: 8,
+  s3StepsPerWorkflow: 4,
+  s3Concurrency: 3,
+};
+
+/** The agent's name in both systems. */
+export const loopAgentName = 'bench-loop';
+/** The one tool: a no-op in S1 and S3, appends a message to the context in S2. */
+export const workToolName = 'work';
+/** How many earlier observations the model sees: the default window of Keel's model decider. */
+export const historyWindow = 40;
+
+/** The 1 KB message S2 appends every step. */
+export const oneKbMessage = 'The quick brown fox jumps over the lazy dog. '.repeat(24).slice(0, 1024);
+
+/** What the scripted model decides at every step, in both systems: call the work tool once. */
+export function decideWork(view: DecisionView): ScriptedAction {
+  return { tool: workToolName, input: { step: view.step } };
+}
+
+/** One workflow's run: the time each step took (1-based step k at index k-1) and in total. */
+export interface StepSeries {
+  stepMs: number[];
+  totalMs: number;
+  /** The database file plus its -wal file when the run ended, before the database was closed. */
+  databaseBytes: number;
+  /** SQLite's synchronous setting the run wrote with (OFF, NORMAL, FULL, EXTRA), read back from the database. */
+  synchronous: string;
+}
+
+/** Many workflows run side by side. */
+export interface ThroughputRun {
+  workflows: number;
+  stepsPerWorkflow: number;
+  concurrency: number;
+  totalMs: number;
+  completed: number;
+}
+
+/** Per-step times from the moments each step finished, measured from when the run began. */
+export function stepDurations(startedAt: number, finishedAt: readonly number[]): number[] {
+  return finishedAt.map((at, index) => at - (index === 0 ? startedAt : finishedAt[index - 1]!));
+}
+
+/** Reads PRAGMA synchronous back from an open database, as the name SQLite documents it by. */
+export function synchronousName(database: { pragma(source: string, options: { simple: true }): unknown }): string {
+  const level = Number(database.pragma('synchronous', { simple: true }));
+  return ['OFF', 'NORMAL', 'FULL', 'EXTRA'][level] ?? `level ${level}`;
+}
+
+export function databaseBytes(path: string): number {
+  return [path, `${path}-wal`].reduce((total, file) => total + fileSize(file), 0);
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs `body` with a database path in a fresh temporary folder, and deletes the folder afterwards. */
+export async function withTempDatabase<T>(body: (path: string) => Promise<T>): Promise<T> {
+  const folder = mkdtempSync(join(tmpdir(), 'keel-bench-'));
+  try {
+    return await body(join(folder, 'bench.db'));
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
