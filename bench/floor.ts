@@ -9,33 +9,43 @@
 //   2. the tool's result: the workflows row (step, state, context size, lease) and a
 //      'tool-call-completed' journal row, plus 'state-changed' and 'workflow-completed' rows and
 //      the completed status on the last step.
-// The schema comes from Keel's own migrations.
+// S1's tool changes no context, so Keel writes no context rows there and neither does the floor.
+// The schema comes from Keel's own migrations; bench.test.ts checks that a Keel run and a floor
+// run of the same length leave the same journal and workflows rows.
 
 import Database from 'better-sqlite3';
 import { JournalKind } from '../src/index.js';
 import { sqliteMigrations } from '../src/store/sqlite/migrations.js';
-import { BenchDurability, databaseBytes, loopAgentName, stepDurations, synchronousName, workToolName, type StepSeries } from './workload.js';
+import { BenchDurability, databaseBytes, loopAgentName, StepLog, synchronousName, workToolName, type StepSeries } from './workload.js';
 
 export interface FloorLoopOptions {
   path: string;
   steps: number;
   durability: typeof BenchDurability.normal | typeof BenchDurability.full;
+  /**
+   * Diagnostic: work done before each step's writes and timed as its model time (the bench passes
+   * Keel's model decision), so the floor's writes run under the same memory and garbage-collector
+   * load as Keel's commits do.
+   */
+  beforeStep?: (step: number) => Promise<void>;
 }
 
 const workflowId = 'wf_floor';
 const owner = 'floor-worker';
 const leaseMs = 30_000;
+/** Shaped like Keel's version ids (definition version # hash of the definition). */
+const agentVersion = '1#f100f100f100';
 
-export function runFloorLoop(options: FloorLoopOptions): StepSeries {
+export async function runFloorLoop(options: FloorLoopOptions): Promise<StepSeries> {
   const database = openFloorDatabase(options.path, options.durability);
   try {
     const statements = prepare(database);
-    const finishedAt: number[] = [];
-    const startedAt = performance.now();
+    const log = new StepLog();
+    log.start();
     database.transaction(() => {
       const now = Date.now();
-      statements.insertWorkflow.run({ id: workflowId, agent: loopAgentName, agent_version: '1#floor', principal: '{"id":"anonymous"}', input: JSON.stringify({ steps: options.steps }), state: 'working', now });
-      statements.insertJournal.run(journalRow(0, JournalKind.workflowStarted, loopAgentName, 'pending', { agentVersion: '1#floor', principal: 'anonymous', state: 'working' }, now));
+      statements.insertWorkflow.run({ id: workflowId, agent: loopAgentName, agent_version: agentVersion, principal: '{"id":"anonymous"}', input: JSON.stringify({ steps: options.steps }), state: 'working', now });
+      statements.insertJournal.run(journalRow(0, JournalKind.workflowStarted, loopAgentName, 'pending', { agentVersion: agentVersion, principal: 'anonymous', state: 'working' }, now));
     })();
     statements.takeLease.run({ id: workflowId, owner, expires: Date.now() + leaseMs, now: Date.now() });
 
@@ -61,12 +71,19 @@ export function runFloorLoop(options: FloorLoopOptions): StepSeries {
     });
 
     for (let step = 0; step < options.steps; step++) {
+      if (options.beforeStep) {
+        const deciding = performance.now();
+        await options.beforeStep(step);
+        log.addModel(performance.now() - deciding);
+      }
+      const started = performance.now();
       decide(step);
       record(step);
-      finishedAt.push(performance.now());
+      log.addWrite(performance.now() - started);
+      log.endStep();
     }
-    const totalMs = performance.now() - startedAt;
-    return { stepMs: stepDurations(startedAt, finishedAt), totalMs, databaseBytes: databaseBytes(options.path), synchronous: synchronousName(database) };
+    const totalMs = log.elapsedMs();
+    return log.series({ totalMs, databaseBytes: databaseBytes(options.path), synchronous: synchronousName(database) });
   } finally {
     database.close();
   }
@@ -87,8 +104,8 @@ function openFloorDatabase(path: string, durability: FloorLoopOptions['durabilit
   return database;
 }
 
-// The statements the SQLite store runs for these commits, prepared once (the store prepares its
-// workflow update per commit, since the columns it sets vary).
+// The statements the SQLite store runs for these commits, prepared once as the store prepares
+// them (it caches its workflow updates by the columns they set).
 function prepare(database: Database.Database) {
   return {
     insertWorkflow: database.prepare(
@@ -125,7 +142,7 @@ function decisionRecord(step: number) {
     source: 'model',
     provider: 'keel.scripted',
     model: 'scripted',
-    usage: { inputTokens: 180, outputTokens: 24 },
+    usage: { inputTokens: 180, outputTokens: 24, cacheReadTokens: 0, cacheWriteTokens: 0 },
     finishReason: 'tool-calls',
     durationMs: 0.2137,
     tool: workToolName,

@@ -1,10 +1,12 @@
 // Keel's side of the bench, written the way a user writes a Keel agent: defineAgent with one
 // tool, the scripted model from keel/testing as the model (so every step is a real AI SDK
 // generateText call), and createKeel over openSqliteStore. Step times come from the onEvent
-// listener's step-completed events; nothing inside Keel is timed or patched.
+// listener's step-completed events, each decision's model time from the duration Keel journals
+// for it, and write times from a wrapper around the store's commit; nothing inside Keel is
+// patched.
 
 import { z } from 'zod';
-import { createKeel, defineAgent, defineTool, modelDecider, openSqliteStore, type Agent, type Durability, type Observation, type ToolCatalog } from '../src/index.js';
+import { createKeel, defineAgent, defineTool, JournalKind, modelDecider, openSqliteStore, type Agent, type Durability, type Observation, type Store, type ToolCatalog } from '../src/index.js';
 import { scriptedModel } from '../src/testing.js';
 import {
   databaseBytes,
@@ -12,7 +14,7 @@ import {
   historyWindow,
   loopAgentName,
   oneKbMessage,
-  stepDurations,
+  StepLog,
   synchronousName,
   workToolName,
   type StepSeries,
@@ -64,30 +66,52 @@ export function loopAgent(appendMessages: boolean, maxSteps: number): Agent {
 
 export async function runKeelLoop(options: KeelLoopOptions): Promise<StepSeries> {
   const agent = loopAgent(options.appendMessages ?? false, options.steps);
-  const finishedAt: number[] = [];
-  const store = openSqliteStore({ path: options.path, durability: options.durability });
+  const log = new StepLog();
+  const sqlite = openSqliteStore({ path: options.path, durability: options.durability });
   const keel = createKeel({
-    store,
+    store: timingCommits(sqlite, (ms) => log.addWrite(ms)),
     agents: [agent],
     model: scriptedModel(decideWork),
     onEvent: (event) => {
-      if (event.type === 'step-completed') finishedAt.push(performance.now());
+      if (event.type === 'step-completed') log.endStep();
     },
   });
   try {
-    const startedAt = performance.now();
+    log.start();
     const workflow = await keel.startAndRun(agent.name, { steps: options.steps });
-    const totalMs = performance.now() - startedAt;
-    if (workflow.status !== 'completed' || finishedAt.length !== options.steps) {
+    const totalMs = log.elapsedMs();
+    if (workflow.status !== 'completed' || log.steps !== options.steps) {
       throw new Error(
-        `Keel bench workflow ${workflow.id} ended ${workflow.status} after ${finishedAt.length} of ${options.steps} steps` +
+        `Keel bench workflow ${workflow.id} ended ${workflow.status} after ${log.steps} of ${options.steps} steps` +
           `${workflow.failure ? `: ${workflow.failure.message}` : ''}. The bench figures would be wrong, so the bench stops.`,
       );
     }
-    return { stepMs: stepDurations(startedAt, finishedAt), totalMs, databaseBytes: databaseBytes(options.path), synchronous: synchronousName(store.db) };
+    const decisions = (await sqlite.readJournal(workflow.id)).filter((entry) => entry.kind === JournalKind.actionDecided);
+    log.useModelMs(decisions.map((entry) => entry.durationMs ?? 0));
+    return log.series({ totalMs, databaseBytes: databaseBytes(options.path), synchronous: synchronousName(sqlite.db) });
   } finally {
     await keel.close();
   }
+}
+
+/** The store as Keel sees it, with the time of every commit reported: the bench's write time. */
+function timingCommits(store: Store, onCommit: (ms: number) => void): Store {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'commit') {
+        return async (commit: Parameters<Store['commit']>[0]) => {
+          const started = performance.now();
+          try {
+            await target.commit(commit);
+          } finally {
+            onCommit(performance.now() - started);
+          }
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 /** S3: start every workflow, then one worker runs them `concurrency` at a time until none is left. */
@@ -112,31 +136,36 @@ export async function runKeelMany(options: KeelManyOptions): Promise<ThroughputR
  * is the AI SDK's and the scripted model's, not Keel's bookkeeping.
  */
 export async function measureDecisionCost(steps: number): Promise<number[]> {
+  const decide = standaloneDecisions(steps);
+  const durations: number[] = [];
+  for (let step = 0; step < steps; step++) {
+    const started = performance.now();
+    await decide(step);
+    durations.push(performance.now() - started);
+  }
+  return durations;
+}
+
+/** Makes Keel's model decision for step after step of the loop workflow, keeping the history a Keel run would keep. */
+export function standaloneDecisions(steps: number): (step: number) => Promise<void> {
   const decider = modelDecider({ model: scriptedModel(decideWork), historyWindow });
   const agent = loopAgent(false, steps);
   const catalog: ToolCatalog = [{ name: workToolName, description: agent.toolsByName.get(workToolName)!.description, parameters: agent.toolParameters.get(workToolName)! }];
   const history: Observation[] = [];
   const signal = new AbortController().signal;
-  const durations: number[] = [];
-  for (let step = 0; step < steps; step++) {
-    const started = performance.now();
-    const decision = await decider.decide(
-      {
-        workflowId: 'wf_decision_cost',
-        agent: agent.name,
-        step,
-        state: 'working',
-        input: { steps },
-        context: {},
-        allowedTools: [workToolName],
-        history,
-        lastObservation: history[history.length - 1],
-      },
-      catalog,
-      signal,
-    );
-    durations.push(performance.now() - started);
+  return async (step) => {
+    const view = {
+      workflowId: 'wf_decision_cost',
+      agent: agent.name,
+      step,
+      state: 'working',
+      input: { steps },
+      context: {},
+      allowedTools: [workToolName],
+      history,
+      lastObservation: history[history.length - 1],
+    };
+    const decision = await decider.decide(view, catalog, signal);
     history.push({ type: 'tool-result', step, tool: decision.tool, args: decision.args, result: { step, done: step + 1 >= steps } });
-  }
-  return durations;
+  };
 }

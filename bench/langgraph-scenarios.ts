@@ -3,7 +3,8 @@
 // scripted model and the same prompt shape as Keel's model decider), a 'tools' node runs the
 // chosen tool, and a conditional edge loops back until the task is done. State is checkpointed
 // by SqliteSaver in a SQLite file. The model's last 40 observations live in graph state (Keel
-// keeps them in its journal); S2's messages live in a channel with an append reducer.
+// keeps them in its journal); S2's messages live in a channel with an append reducer. The
+// agent node times its model decision, and a SqliteSaver subclass times every checkpoint write.
 
 import Database from 'better-sqlite3';
 import { generateText, jsonSchema, tool, type LanguageModel, type ModelMessage, type ToolSet } from 'ai';
@@ -19,7 +20,7 @@ import {
   historyWindow,
   loopAgentName,
   oneKbMessage,
-  stepDurations,
+  StepLog,
   synchronousName,
   workToolName,
   type StepSeries,
@@ -77,12 +78,36 @@ interface GraphOptions {
   model: Exclude<LanguageModel, string>;
   checkpointer: SqliteSaver;
   appendMessages: boolean;
-  /** Called when a step's tool has run; the graph then checkpoints and loops. */
-  onStepFinished?: () => void;
+  /** Receives the step's log: the model time, and the step's end once its tool has run (the graph then checkpoints and loops). */
+  log?: StepLog;
+}
+
+/** SqliteSaver with the time of every checkpoint and pending-writes write reported: the bench's write time. */
+class TimedSqliteSaver extends SqliteSaver {
+  onWrite?: (ms: number) => void;
+
+  override async put(...args: Parameters<SqliteSaver['put']>): ReturnType<SqliteSaver['put']> {
+    const started = performance.now();
+    try {
+      return await super.put(...args);
+    } finally {
+      this.onWrite?.(performance.now() - started);
+    }
+  }
+
+  override async putWrites(...args: Parameters<SqliteSaver['putWrites']>): ReturnType<SqliteSaver['putWrites']> {
+    const started = performance.now();
+    try {
+      return await super.putWrites(...args);
+    } finally {
+      this.onWrite?.(performance.now() - started);
+    }
+  }
 }
 
 function loopGraph(options: GraphOptions) {
   const agent = async (state: LoopState, config: { configurable?: Record<string, unknown> }) => {
+    const started = performance.now();
     const view: DecisionView = {
       workflowId: String(config.configurable?.thread_id),
       agent: loopAgentName,
@@ -103,6 +128,7 @@ function loopGraph(options: GraphOptions) {
       maxRetries: 0,
       providerOptions: { keel: { view: view as never } },
     });
+    options.log?.addModel(performance.now() - started);
     const call = result.toolCalls[0];
     if (!call) throw new Error(`The model answered without a tool call at step ${state.step} (finish reason '${result.finishReason}').`);
     return { action: { tool: call.toolName, args: (call.input as { input?: unknown }).input } };
@@ -113,7 +139,7 @@ function loopGraph(options: GraphOptions) {
     const args = workInput.parse(state.action.args);
     const result = { step: args.step, done: args.step + 1 >= state.steps };
     const observation: Observation = { type: 'tool-result', step: state.step, tool: workToolName, args, result };
-    options.onStepFinished?.();
+    options.log?.endStep();
     return { step: state.step + 1, action: null, history: [observation], ...(options.appendMessages ? { messages: [oneKbMessage] } : {}) };
   };
 
@@ -126,12 +152,13 @@ function loopGraph(options: GraphOptions) {
     .compile({ checkpointer: options.checkpointer });
 }
 
-function openCheckpointer(path: string, durability: BenchDurability): { checkpointer: SqliteSaver; invokeDurability: 'sync' | undefined } {
-  if (durability === BenchDurability.langgraphDefault) return { checkpointer: SqliteSaver.fromConnString(path), invokeDurability: undefined };
+/** Defaults: the database as SqliteSaver.fromConnString opens it, and LangGraph's default durability ('async'). */
+function openCheckpointer(path: string, durability: BenchDurability): { checkpointer: TimedSqliteSaver; invokeDurability: 'sync' | undefined } {
   const database = new Database(path);
+  if (durability === BenchDurability.langgraphDefault) return { checkpointer: new TimedSqliteSaver(database), invokeDurability: undefined };
   database.pragma('journal_mode = WAL');
   database.pragma(`synchronous = ${durability === BenchDurability.full ? 'FULL' : 'NORMAL'}`);
-  return { checkpointer: new SqliteSaver(database), invokeDurability: 'sync' };
+  return { checkpointer: new TimedSqliteSaver(database), invokeDurability: 'sync' };
 }
 
 /** Two supersteps (agent, tools) per step, plus a margin for the start. */
@@ -141,29 +168,20 @@ function recursionLimitFor(steps: number): number {
 
 export async function runLangGraphLoop(options: LangGraphLoopOptions): Promise<StepSeries> {
   const { checkpointer, invokeDurability } = openCheckpointer(options.path, options.durability);
-  const finishedAt: number[] = [];
+  const log = new StepLog();
+  checkpointer.onWrite = (ms) => log.addWrite(ms);
   try {
-    const graph = loopGraph({
-      model: scriptedModel(decideWork),
-      checkpointer,
-      appendMessages: options.appendMessages ?? false,
-      onStepFinished: () => finishedAt.push(performance.now()),
-    });
-    const startedAt = performance.now();
+    const graph = loopGraph({ model: scriptedModel(decideWork), checkpointer, appendMessages: options.appendMessages ?? false, log });
+    log.start();
     const final = await graph.invoke(
       { steps: options.steps, step: 0, action: null },
       { configurable: { thread_id: 'bench-loop-1' }, recursionLimit: recursionLimitFor(options.steps), durability: invokeDurability },
     );
-    const totalMs = performance.now() - startedAt;
-    if (final.step !== options.steps || finishedAt.length !== options.steps) {
+    const totalMs = log.elapsedMs();
+    if (final.step !== options.steps || log.steps !== options.steps) {
       throw new Error(`The LangGraph bench run ended after ${final.step} of ${options.steps} steps. The bench figures would be wrong, so the bench stops.`);
     }
-    return {
-      stepMs: stepDurations(startedAt, finishedAt),
-      totalMs,
-      databaseBytes: databaseBytes(options.path),
-      synchronous: synchronousName(checkpointer.db),
-    };
+    return log.series({ totalMs, databaseBytes: databaseBytes(options.path), synchronous: synchronousName(checkpointer.db) });
   } finally {
     checkpointer.db.close();
   }

@@ -1,15 +1,17 @@
-// Prints a bench result as plain-text tables for a terminal: one table per scenario, the ratios
-// Keel is compared by, and the targets marked met or not met. Formatting only; no figures are
-// computed here beyond unit conversions.
+// Prints a bench result as plain-text tables for a terminal: one section per scenario with what
+// each row measures, the ratios Keel is compared by, and the targets marked met or not met.
+// Formatting only; no figures are computed here beyond unit conversions.
 
-import type { BenchResult, S1Result, S2Result, S3Result, Target } from './scenarios.js';
+import type { BenchResult, S1Result, S2Result, S3Result, StepRow } from './scenarios.js';
+import type { Target } from './targets.js';
 
 type Align = 'left' | 'right';
 
 export function formatReport(result: BenchResult): string {
   const lines: string[] = [];
-  lines.push(`Keel vs LangGraph.js${result.quick ? ' (quick smoke run: figures are not meaningful)' : ''}`);
+  lines.push(`Keel vs LangGraph.js${result.quick ? ' (quick smoke run: the figures are not meaningful)' : ''}`);
   lines.push(Object.entries(result.environment).map(([name, version]) => `${name} ${version}`).join(', '));
+  lines.push('Figures come from one run and vary with machine and load; compare ratios measured in the same run, not figures across runs.');
   if (result.s1) lines.push('', ...formatS1(result.s1, result));
   if (result.s2) lines.push('', ...formatS2(result.s2));
   if (result.s3) lines.push('', ...formatS3(result.s3));
@@ -25,26 +27,41 @@ function formatS1(s1: S1Result, result: BenchResult): string[] {
     row.synchronous,
     String(row.steps),
     fixed(row.stepsPerSecond, 0),
-    fixed(row.perStep.meanMs, 3),
-    fixed(row.perStep.p50Ms, 3),
-    fixed(row.perStep.p99Ms, 3),
+    ms(row.perStep.meanMs),
+    ms(row.perStep.p50Ms),
+    ms(row.perStep.p99Ms),
+    ms(row.model?.meanMs),
+    ms(row.overhead?.meanMs),
+    ms(row.overhead?.p50Ms),
+    ms(row.overhead?.p99Ms),
+    ms(row.write?.meanMs),
   ]);
   const ratios = [
-    ['Keel / LangGraph (equal durability)', ...s1.comparisons.map((comparison) => `${fixed(comparison.keelOverLangGraph, 2)}x`)],
-    ['Keel / floor', ...s1.comparisons.map((comparison) => `${fixed(comparison.keelOverFloor, 2)}x`)],
+    ["Keel / LangGraph with equal durability, overhead", ...s1.comparisons.map((comparison) => times(comparison.keelOverLangGraph))],
+    ['Keel / floor, overhead', ...s1.comparisons.map((comparison) => times(comparison.keelOverFloor))],
+    ['Keel / floor + model decision, overhead (diagnostic)', ...s1.comparisons.map((comparison) => times(comparison.keelOverFloorWithModel))],
+    ["Keel / LangGraph with equal durability, whole step", ...s1.comparisons.map((comparison) => times(comparison.keelOverLangGraphWholeStep))],
   ];
-  return [
-    'S1  Per-step overhead: one workflow; each step = one scripted-model decision (AI SDK generateText) + one no-op tool call; durable SQLite store.',
-    `    synchronous=NORMAL runs ${s1Steps} steps; synchronous=FULL runs ${s1FullSteps} steps (FULL waits for the disk on every commit, so it is sized to keep the bench under ~3 minutes).`,
-    "    LangGraph 'equal' = durability 'sync' + the same SQLite synchronous setting as Keel; 'defaults' = SqliteSaver.fromConnString + default durability.",
+  return section('S1  Per-step overhead: one workflow, each step one model decision (AI SDK generateText, scripted model) and one no-op tool call; durable SQLite store.', [
+    `synchronous=NORMAL runs ${s1Steps} steps; synchronous=FULL runs ${s1FullSteps} (FULL waits for the disk on every commit).`,
+    'step = whole step; model = the model decision inside it (Keel: the duration it journals; LangGraph: timed around the agent node\'s prompt and generateText);',
+    'overhead = step - model: what the system itself costs per step (the floor has no model, so its overhead is its step); write = time in the store\'s writes.',
     '',
-    ...table(['system', 'sync', 'steps', 'steps/s', 'mean ms', 'p50 ms', 'p99 ms'], rows, ['left', 'left', 'right', 'right', 'right', 'right', 'right']),
+    ...table(
+      ['system', 'sync', 'steps', 'steps/s', 'step mean', 'p50', 'p99', 'model mean', 'overhead mean', 'p50', 'p99', 'write mean'],
+      rows,
+      ['left', 'left', ...Array<Align>(10).fill('right')],
+    ),
+    '(times in ms)',
     '',
-    ...table(['ratio of mean per-step time', ...s1.comparisons.map((comparison) => `${comparison.durability.toUpperCase()} (${comparison.steps} steps)`)], ratios, [
+    ...table(['ratio of means', ...s1.comparisons.map((comparison) => `${comparison.durability.toUpperCase()} (${comparison.steps} steps)`)], ratios, [
       'left',
       ...s1.comparisons.map(() => 'right' as const),
     ]),
-  ].map(indent);
+    '',
+    'What each row measures:',
+    ...uniqueMeasures(s1.rows),
+  ]);
 }
 
 function formatS2(s2: S2Result): string[] {
@@ -52,44 +69,56 @@ function formatS2(s2: S2Result): string[] {
   const rows = s2.rows.map((row) => [
     row.label,
     String(row.steps),
-    ...row.probes.map((probe) => fixed(probe.meanMs, 3)),
-    `${fixed(row.growth, 2)}x`,
+    ...row.probes.map((probe) => `${ms(probe.stepMs)} / ${ms(probe.writeMs)}`),
+    times(row.growth),
+    times(row.writeGrowth),
     megabytes(row.databaseBytes),
     fixed(row.totalMs / 1000, 1),
   ]);
-  return [
-    `S2  Growing state: every step appends a ${s2.messageBytes}-byte message to the workflow's context (Keel: ctx.append; LangGraph: a channel with an append reducer); synchronous=NORMAL.`,
-    `    Per-step time in ms at a step = mean of the steps within ±${s2.window} of it. Database size = file + -wal at the end.`,
+  return section(`S2  Growing state: every step appends a ${s2.messageBytes}-byte message to the workflow's context; synchronous=NORMAL.`, [
+    `Each probe is step ms / write ms, the mean of the steps within ±${s2.window} of that step. Database = file + -wal at the end.`,
     '',
     ...table(
-      ['system', 'steps', ...probeSteps.map((step) => `step ${step}`), 'last/first', 'database', 'total s'],
+      ['system', 'steps', ...probeSteps.map((step) => `step ${step}`), 'step last/first', 'write last/first', 'database', 'total s'],
       rows,
-      ['left', 'right', ...probeSteps.map(() => 'right' as const), 'right', 'right', 'right'],
+      ['left', 'right', ...probeSteps.map(() => 'right' as const), 'right', 'right', 'right', 'right'],
     ),
-  ].map(indent);
+    '',
+    'What each row measures:',
+    ...s2.rows.map((row) => `  ${row.label}: ${row.measures}`),
+  ]);
 }
 
 function formatS3(s3: S3Result): string[] {
   const first = s3.rows[0];
-  const rows = s3.rows.map((row) => [
-    row.label,
-    `${row.completed}/${row.workflows}`,
-    fixed(row.workflowsPerSecond, 1),
-    fixed(row.stepsPerSecond, 0),
-    fixed(row.totalMs / 1000, 2),
-  ]);
-  return [
+  const rows = s3.rows.map((row) => [row.label, `${row.completed}/${row.workflows}`, fixed(row.workflowsPerSecond, 1), fixed(row.stepsPerSecond, 0), fixed(row.totalMs / 1000, 2)]);
+  return section(
     `S3  Many workflows: ${first?.workflows ?? 0} workflows x ${first?.stepsPerWorkflow ?? 0} steps, ${first?.concurrency ?? 0} in flight at once, one process; synchronous=NORMAL.`,
-    '',
-    ...table(['system', 'completed', 'workflows/s', 'steps/s', 'total s'], rows, ['left', 'right', 'right', 'right', 'right']),
-  ].map(indent);
+    [
+      '',
+      ...table(['system', 'completed', 'workflows/s', 'steps/s', 'total s'], rows, ['left', 'right', 'right', 'right', 'right']),
+      '',
+      'What each row measures:',
+      ...s3.rows.map((row) => `  ${row.label}: ${row.measures}`),
+    ],
+  );
 }
 
 function formatTargets(targets: Target[]): string[] {
   return [
     'Targets (reported, never asserted)',
-    ...targets.map((target) => `  ${target.met ? '[met]    ' : '[NOT met]'} ${target.name}: ${fixed(target.figure, 2)}x (limit ${target.limit}x)`),
+    ...targets.map((target) => `  ${target.met ? '[met]    ' : '[NOT met]'} ${target.name}: ${times(target.figure)} (limit ${target.limit}x)`),
   ];
+}
+
+function uniqueMeasures(rows: StepRow[]): string[] {
+  const seen = new Map<string, string>();
+  for (const row of rows) if (!seen.has(row.label)) seen.set(row.label, row.measures);
+  return [...seen].map(([label, text]) => `  ${label}: ${text}`);
+}
+
+function section(title: string, body: string[]): string[] {
+  return [title, ...body.map((line) => (line === '' ? line : `    ${line}`))];
 }
 
 function table(headers: string[], rows: string[][], align: Align[]): string[] {
@@ -102,8 +131,12 @@ function table(headers: string[], rows: string[][], align: Align[]): string[] {
   return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)];
 }
 
-function indent(line: string): string {
-  return line === '' || line.startsWith('S') ? line : `    ${line}`;
+function ms(value: number | undefined): string {
+  return value === undefined ? '-' : fixed(value, 3);
+}
+
+function times(ratio: number): string {
+  return `${fixed(ratio, 2)}x`;
 }
 
 function fixed(value: number, digits: number): string {

@@ -1,37 +1,57 @@
 // The three scenarios of `npm run bench`, each run against Keel, LangGraph.js and (for S1) the
-// floor, and the targets Keel is held to. Every database lives in its own temporary folder,
-// deleted when its run ends. Results are plain data: report.ts prints them, --json emits them.
+// floor. Every database lives in its own temporary folder, deleted when its run ends. Results
+// are plain data, and every row says what it measures: report.ts prints them, --json emits them.
+//
+// A step's time includes the model decision, which both systems make the same way (AI SDK
+// generateText over the scripted model, same prompt) and which is most of a step. A system's
+// per-step overhead is therefore its step time minus that decision's time, and the targets
+// compare overheads: the floor has no model, so only overheads can be compared with it.
 
 import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
+import { cpus, totalmem } from 'node:os';
 import { runFloorLoop } from './floor.js';
-import { measureDecisionCost, runKeelLoop, runKeelMany } from './keel-scenarios.js';
+import { measureDecisionCost, runKeelLoop, runKeelMany, standaloneDecisions } from './keel-scenarios.js';
 import { runLangGraphLoop, runLangGraphMany } from './langgraph-scenarios.js';
 import { summarize, windowMean, type Summary } from './stats.js';
+import { evaluateTargets, type Target } from './targets.js';
 import { BenchDurability, oneKbMessage, withTempDatabase, type ScenarioSizes, type StepSeries, type ThroughputRun } from './workload.js';
 
-export const BenchSystem = { keel: 'keel', langgraph: 'langgraph', floor: 'floor', aiSdk: 'ai-sdk' } as const;
+export const BenchSystem = { keel: 'keel', langgraph: 'langgraph', floor: 'floor', floorWithModel: 'floor-with-model', aiSdk: 'ai-sdk' } as const;
 export type BenchSystem = (typeof BenchSystem)[keyof typeof BenchSystem];
 
 export interface StepRow {
   system: BenchSystem;
   label: string;
+  /** What the row measures, in a sentence. */
+  measures: string;
   durability: BenchDurability;
   /** SQLite's synchronous setting read back from the database ('-' when there is none). */
   synchronous: string;
   steps: number;
   totalMs: number;
   stepsPerSecond: number;
+  /** Whole steps, model decision included. */
   perStep: Summary;
+  /** The model decision inside each step; null where there is no model (the floor). */
+  model: Summary | null;
+  /** Each step's time minus its model decision's: the system's own cost per step. Null for the model-only row. */
+  overhead: Summary | null;
+  /** Time inside each step spent in the durable store's writes. Null for the model-only row. */
+  write: Summary | null;
 }
 
 export interface S1Comparison {
   durability: typeof BenchDurability.normal | typeof BenchDurability.full;
   steps: number;
-  /** Keel's mean per-step time over LangGraph's with equal durability. */
+  /** Keel's mean per-step overhead over LangGraph's with equal durability. */
   keelOverLangGraph: number;
-  /** Keel's mean per-step time over the floor's. */
+  /** Keel's mean per-step overhead over the floor's mean step time. */
   keelOverFloor: number;
+  /** Keel's mean per-step overhead over the floor's when the floor also makes the model decision every step (diagnostic). */
+  keelOverFloorWithModel: number;
+  /** Keel's mean whole-step time over LangGraph's (model decision included), for reference. */
+  keelOverLangGraphWholeStep: number;
 }
 
 export interface S1Result {
@@ -39,15 +59,25 @@ export interface S1Result {
   comparisons: S1Comparison[];
 }
 
+export interface GrowthProbe {
+  step: number;
+  /** Mean whole-step time of the steps within `window` of `step`. */
+  stepMs: number;
+  /** Mean store-write time of the same steps. */
+  writeMs: number;
+}
+
 export interface GrowthRow {
   system: BenchSystem;
   label: string;
+  measures: string;
   steps: number;
   totalMs: number;
-  /** Mean per-step time of the steps within `window` of each probed step. */
-  probes: { step: number; meanMs: number }[];
-  /** Last probe over first probe. */
+  probes: GrowthProbe[];
+  /** Step time at the last probe over step time at the first. */
   growth: number;
+  /** Write time at the last probe over write time at the first. */
+  writeGrowth: number;
   databaseBytes: number;
 }
 
@@ -60,6 +90,7 @@ export interface S2Result {
 export interface ThroughputRow extends ThroughputRun {
   system: BenchSystem;
   label: string;
+  measures: string;
   workflowsPerSecond: number;
   stepsPerSecond: number;
 }
@@ -70,6 +101,17 @@ export interface S3Result {
 
 export type Log = (line: string) => void;
 
+const measures = {
+  keel: 'keel.startAndRun over openSqliteStore; a step = modelDecider (generateText, scripted model) + gates + the no-op tool + two commits; it ends at the step-completed event.',
+  langgraphEqual:
+    "StateGraph agent -> tools loop with SqliteSaver on a WAL file with Keel's synchronous setting, invoked with durability 'sync'; a step = both nodes and their checkpoints.",
+  langgraphDefaults: "The same graph as SqliteSaver.fromConnString opens the file, LangGraph's default durability ('async': checkpoints written while the next node runs).",
+  floor: "Keel's rows for a step (two transactions: workflows update + action-decided row; workflows update + tool-call-completed row) written with better-sqlite3 alone; no model, no tool.",
+  floorWithModel:
+    "Diagnostic: the floor's writes, each step preceded by Keel's model decision (modelDecider, no store), so the writes run under the memory and garbage-collector load Keel's commits run under.",
+  decisionAlone: 'modelDecider.decide with the same 40-observation history and no store: the model cost both systems pay every step.',
+} as const;
+
 export async function runS1(sizes: ScenarioSizes, log: Log): Promise<S1Result> {
   log(`S1: warming up each system with ${sizes.warmupSteps} steps`);
   await warmUp(sizes.warmupSteps, false);
@@ -79,34 +121,43 @@ export async function runS1(sizes: ScenarioSizes, log: Log): Promise<S1Result> {
     [BenchDurability.normal, sizes.s1Steps],
     [BenchDurability.full, sizes.s1FullSteps],
   ] as const) {
-    log(`S1: ${steps} steps, synchronous=${durability.toUpperCase()}: Keel`);
-    const keel = stepRow(BenchSystem.keel, 'Keel', durability, await withTempDatabase((path) => runKeelLoop({ path, steps, durability })));
-    log(`S1: ${steps} steps, synchronous=${durability.toUpperCase()}: LangGraph (durability 'sync')`);
-    const langgraph = stepRow(BenchSystem.langgraph, "LangGraph, durability 'sync' (equal)", durability, await withTempDatabase((path) => runLangGraphLoop({ path, steps, durability })));
-    log(`S1: ${steps} steps, synchronous=${durability.toUpperCase()}: floor`);
-    const floor = stepRow(BenchSystem.floor, 'floor (Keel rows, better-sqlite3 only)', durability, await withTempDatabase(async (path) => runFloorLoop({ path, steps, durability })));
-    rows.push(keel, langgraph, floor);
+    const level = `synchronous=${durability.toUpperCase()}`;
+    log(`S1: ${steps} steps, ${level}: Keel`);
+    const keel = stepRow(BenchSystem.keel, 'Keel', measures.keel, durability, await withTempDatabase((path) => runKeelLoop({ path, steps, durability })));
+    log(`S1: ${steps} steps, ${level}: LangGraph (durability 'sync')`);
+    const langgraph = stepRow(
+      BenchSystem.langgraph,
+      "LangGraph, durability 'sync' (equal)",
+      measures.langgraphEqual,
+      durability,
+      await withTempDatabase((path) => runLangGraphLoop({ path, steps, durability })),
+    );
+    log(`S1: ${steps} steps, ${level}: floor`);
+    const floor = stepRow(BenchSystem.floor, 'floor (Keel rows, better-sqlite3 only)', measures.floor, durability, await withTempDatabase((path) => runFloorLoop({ path, steps, durability })));
+    log(`S1: ${steps} steps, ${level}: floor with the model decision (diagnostic)`);
+    const floorWithModel = stepRow(
+      BenchSystem.floorWithModel,
+      'floor + model decision (diagnostic)',
+      measures.floorWithModel,
+      durability,
+      await withTempDatabase((path) => runFloorLoop({ path, steps, durability, beforeStep: standaloneDecisions(steps) })),
+    );
+    rows.push(keel, langgraph, floor, floorWithModel);
     comparisons.push({
       durability,
       steps,
-      keelOverLangGraph: keel.perStep.meanMs / langgraph.perStep.meanMs,
-      keelOverFloor: keel.perStep.meanMs / floor.perStep.meanMs,
+      keelOverLangGraph: keel.overhead!.meanMs / langgraph.overhead!.meanMs,
+      keelOverFloor: keel.overhead!.meanMs / floor.overhead!.meanMs,
+      keelOverFloorWithModel: keel.overhead!.meanMs / floorWithModel.overhead!.meanMs,
+      keelOverLangGraphWholeStep: keel.perStep.meanMs / langgraph.perStep.meanMs,
     });
   }
   log(`S1: ${sizes.s1Steps} steps: LangGraph with its defaults`);
   const defaults = await withTempDatabase((path) => runLangGraphLoop({ path, steps: sizes.s1Steps, durability: BenchDurability.langgraphDefault }));
-  rows.push(stepRow(BenchSystem.langgraph, "LangGraph defaults (durability 'async')", BenchDurability.langgraphDefault, defaults));
+  rows.push(stepRow(BenchSystem.langgraph, "LangGraph defaults (durability 'async')", measures.langgraphDefaults, BenchDurability.langgraphDefault, defaults));
   log(`S1: ${sizes.s1Steps} model decisions alone`);
   const decisions = await measureDecisionCost(sizes.s1Steps);
-  const decisionTotal = decisions.reduce((total, sample) => total + sample, 0);
-  rows.push(
-    stepRow(BenchSystem.aiSdk, 'generateText alone (Keel decider, no store)', BenchDurability.normal, {
-      stepMs: decisions,
-      totalMs: decisionTotal,
-      databaseBytes: 0,
-      synchronous: '-',
-    }),
-  );
+  rows.push(decisionRow(decisions));
   return { rows, comparisons };
 }
 
@@ -122,7 +173,16 @@ export async function runS2(sizes: ScenarioSizes, log: Log): Promise<S2Result> {
   return {
     messageBytes: oneKbMessage.length,
     window: sizes.s2Window,
-    rows: [growthRow(BenchSystem.keel, 'Keel', keel, sizes), growthRow(BenchSystem.langgraph, "LangGraph, durability 'sync', append reducer", langgraph, sizes)],
+    rows: [
+      growthRow(BenchSystem.keel, 'Keel', 'The S1 Keel workflow whose tool calls ctx.append; each append commits one context row with the step.', keel, sizes),
+      growthRow(
+        BenchSystem.langgraph,
+        "LangGraph, durability 'sync', append reducer",
+        "The S1 LangGraph graph with a 'messages' channel whose reducer appends; SqliteSaver checkpoints it every superstep.",
+        langgraph,
+        sizes,
+      ),
+    ],
   };
 }
 
@@ -134,8 +194,18 @@ export async function runS3(sizes: ScenarioSizes, log: Log): Promise<S3Result> {
   const langgraph = await withTempDatabase((path) => runLangGraphMany({ path, ...shape }));
   return {
     rows: [
-      throughputRow(BenchSystem.keel, `Keel, keel.work({ concurrency: ${shape.concurrency} })`, keel),
-      throughputRow(BenchSystem.langgraph, `LangGraph, ${shape.concurrency} concurrent invokes (reference)`, langgraph),
+      throughputRow(
+        BenchSystem.keel,
+        `Keel, keel.work({ concurrency: ${shape.concurrency} })`,
+        'keel.start for every workflow, then one worker claims and runs them (leases, two commits a step) until none is runnable.',
+        keel,
+      ),
+      throughputRow(
+        BenchSystem.langgraph,
+        `LangGraph, ${shape.concurrency} concurrent invokes (reference)`,
+        "One graph.invoke per workflow on its own thread id, durability 'sync'; no queue, claims or leases, so it does less than Keel's worker.",
+        langgraph,
+      ),
     ],
   };
 }
@@ -145,40 +215,72 @@ async function warmUp(steps: number, appendMessages: boolean): Promise<void> {
   const durability = BenchDurability.normal;
   await withTempDatabase((path) => runKeelLoop({ path, steps, durability, appendMessages }));
   await withTempDatabase((path) => runLangGraphLoop({ path, steps, durability, appendMessages }));
-  if (!appendMessages) await withTempDatabase(async (path) => runFloorLoop({ path, steps, durability }));
+  if (!appendMessages) await withTempDatabase((path) => runFloorLoop({ path, steps, durability }));
 }
 
-function stepRow(system: BenchSystem, label: string, durability: BenchDurability, series: StepSeries): StepRow {
+function stepRow(system: BenchSystem, label: string, measuresText: string, durability: BenchDurability, series: StepSeries): StepRow {
+  const hasModel = series.modelMs.some((ms) => ms > 0);
   return {
     system,
     label,
+    measures: measuresText,
     durability,
     synchronous: series.synchronous,
     steps: series.stepMs.length,
     totalMs: series.totalMs,
     stepsPerSecond: (series.stepMs.length / series.totalMs) * 1000,
     perStep: summarize(series.stepMs),
+    model: hasModel ? summarize(series.modelMs) : null,
+    overhead: summarize(series.stepMs.map((ms, index) => ms - series.modelMs[index]!)),
+    write: summarize(series.writeMs),
   };
 }
 
-function growthRow(system: BenchSystem, label: string, series: StepSeries, sizes: ScenarioSizes): GrowthRow {
-  const probes = sizes.s2Probes.map((step) => ({ step, meanMs: windowMean(series.stepMs, step, sizes.s2Window) }));
+function decisionRow(decisions: number[]): StepRow {
+  const totalMs = decisions.reduce((total, sample) => total + sample, 0);
+  const summary = summarize(decisions);
+  return {
+    system: BenchSystem.aiSdk,
+    label: 'model decision alone (no store)',
+    measures: measures.decisionAlone,
+    durability: BenchDurability.normal,
+    synchronous: '-',
+    steps: decisions.length,
+    totalMs,
+    stepsPerSecond: (decisions.length / totalMs) * 1000,
+    perStep: summary,
+    model: summary,
+    overhead: null,
+    write: null,
+  };
+}
+
+function growthRow(system: BenchSystem, label: string, measuresText: string, series: StepSeries, sizes: ScenarioSizes): GrowthRow {
+  const probes = sizes.s2Probes.map((step) => ({
+    step,
+    stepMs: windowMean(series.stepMs, step, sizes.s2Window),
+    writeMs: windowMean(series.writeMs, step, sizes.s2Window),
+  }));
+  const [first, last] = [probes[0]!, probes[probes.length - 1]!];
   return {
     system,
     label,
+    measures: measuresText,
     steps: series.stepMs.length,
     totalMs: series.totalMs,
     probes,
-    growth: probes[probes.length - 1]!.meanMs / probes[0]!.meanMs,
+    growth: last.stepMs / first.stepMs,
+    writeGrowth: last.writeMs / first.writeMs,
     databaseBytes: series.databaseBytes,
   };
 }
 
-function throughputRow(system: BenchSystem, label: string, run: ThroughputRun): ThroughputRow {
+function throughputRow(system: BenchSystem, label: string, measuresText: string, run: ThroughputRun): ThroughputRow {
   return {
     ...run,
     system,
     label,
+    measures: measuresText,
     workflowsPerSecond: (run.completed / run.totalMs) * 1000,
     stepsPerSecond: ((run.completed * run.stepsPerWorkflow) / run.totalMs) * 1000,
   };
@@ -186,15 +288,6 @@ function throughputRow(system: BenchSystem, label: string, run: ThroughputRun): 
 
 export const ScenarioName = { s1: 's1', s2: 's2', s3: 's3' } as const;
 export type ScenarioName = (typeof ScenarioName)[keyof typeof ScenarioName];
-
-export interface Target {
-  name: string;
-  /** The measured ratio. */
-  figure: number;
-  /** The most the ratio may be for the target to be met. */
-  limit: number;
-  met: boolean;
-}
 
 export interface BenchResult {
   quick: boolean;
@@ -210,13 +303,20 @@ export interface BenchResult {
 
 export async function runBench(options: { sizes: ScenarioSizes; quick: boolean; scenarios: readonly ScenarioName[]; log: Log }): Promise<BenchResult> {
   const startedAt = performance.now();
-  const result: BenchResult = { quick: options.quick, environment: benchEnvironment(), sizes: options.sizes, targets: [], totalSeconds: 0 };
-  if (options.scenarios.includes(ScenarioName.s1)) result.s1 = await runS1(options.sizes, options.log);
-  if (options.scenarios.includes(ScenarioName.s2)) result.s2 = await runS2(options.sizes, options.log);
-  if (options.scenarios.includes(ScenarioName.s3)) result.s3 = await runS3(options.sizes, options.log);
-  result.targets = evaluateTargets(result);
-  result.totalSeconds = (performance.now() - startedAt) / 1000;
-  return result;
+  const environment = benchEnvironment();
+  const s1 = options.scenarios.includes(ScenarioName.s1) ? await runS1(options.sizes, options.log) : undefined;
+  const s2 = options.scenarios.includes(ScenarioName.s2) ? await runS2(options.sizes, options.log) : undefined;
+  const s3 = options.scenarios.includes(ScenarioName.s3) ? await runS3(options.sizes, options.log) : undefined;
+  return {
+    quick: options.quick,
+    environment,
+    sizes: options.sizes,
+    ...(s1 && { s1 }),
+    ...(s2 && { s2 }),
+    ...(s3 && { s3 }),
+    targets: evaluateTargets({ s1, s2 }),
+    totalSeconds: (performance.now() - startedAt) / 1000,
+  };
 }
 
 function benchEnvironment(): Record<string, string> {
@@ -225,6 +325,9 @@ function benchEnvironment(): Record<string, string> {
   const database = new Database(':memory:');
   try {
     return {
+      date: new Date().toISOString(),
+      cpu: `${cpus()[0]?.model ?? 'unknown'} x ${cpus().length}`,
+      memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
       node: process.version,
       platform: `${process.platform} ${process.arch}`,
       sqlite: String((database.prepare('SELECT sqlite_version() AS version').get() as { version: string }).version),
@@ -236,24 +339,4 @@ function benchEnvironment(): Record<string, string> {
   } finally {
     database.close();
   }
-}
-
-/** The targets Keel is held to. Reported as met or not; never asserted in tests (timings vary by machine). */
-export function evaluateTargets(result: Pick<BenchResult, 's1' | 's2'>): Target[] {
-  const targets: Target[] = [];
-  for (const comparison of result.s1?.comparisons ?? []) {
-    const level = comparison.durability.toUpperCase();
-    targets.push(target(`S1 ${level}: Keel per-step time at most 1/5 of LangGraph's with equal durability`, comparison.keelOverLangGraph, 0.2));
-    targets.push(target(`S1 ${level}: Keel per-step time within 3x of the floor`, comparison.keelOverFloor, 3));
-  }
-  const keelGrowth = result.s2?.rows.find((row) => row.system === BenchSystem.keel);
-  if (keelGrowth) {
-    const [first, last] = [keelGrowth.probes[0]!, keelGrowth.probes[keelGrowth.probes.length - 1]!];
-    targets.push(target(`S2: Keel per-step time at step ${last.step} within 1.5x of step ${first.step}`, keelGrowth.growth, 1.5));
-  }
-  return targets;
-}
-
-function target(name: string, figure: number, limit: number): Target {
-  return { name, figure, limit, met: figure <= limit };
 }

@@ -72,6 +72,10 @@ export function decideWork(view: DecisionView): ScriptedAction {
 /** One workflow's run: the time each step took (1-based step k at index k-1) and in total. */
 export interface StepSeries {
   stepMs: number[];
+  /** Of each step, the time the model decision took (prompt, generateText, scripted model); 0 where there is no model. */
+  modelMs: number[];
+  /** Of each step, the time spent in the durable store's writes (Keel's commits, LangGraph's checkpoint puts). */
+  writeMs: number[];
   totalMs: number;
   /** The database file plus its -wal file when the run ended, before the database was closed. */
   databaseBytes: number;
@@ -86,6 +90,63 @@ export interface ThroughputRun {
   concurrency: number;
   totalMs: number;
   completed: number;
+}
+
+/**
+ * Collects a run's per-step figures as it goes: when each step ended, and the model and write
+ * time spent inside it. Time added before `endStep` belongs to the step that `endStep` ends.
+ */
+export class StepLog {
+  private readonly finishedAt: number[] = [];
+  private readonly modelMs: number[] = [];
+  private readonly writeMs: number[] = [];
+  private startedAt = performance.now();
+  private model = 0;
+  private write = 0;
+
+  /** Marks the start of the first step (and forgets any write made while setting up). */
+  start(): void {
+    this.startedAt = performance.now();
+    this.model = 0;
+    this.write = 0;
+  }
+
+  addModel(ms: number): void {
+    this.model += ms;
+  }
+
+  addWrite(ms: number): void {
+    this.write += ms;
+  }
+
+  endStep(): void {
+    this.finishedAt.push(performance.now());
+    this.modelMs.push(this.model);
+    this.writeMs.push(this.write);
+    this.model = 0;
+    this.write = 0;
+  }
+
+  get steps(): number {
+    return this.finishedAt.length;
+  }
+
+  /** Time since `start`: the run's total when called as the run returns. */
+  elapsedMs(): number {
+    return performance.now() - this.startedAt;
+  }
+
+  /** Replaces the model times with ones the system recorded itself (Keel journals each decision's duration). */
+  useModelMs(modelMs: readonly number[]): void {
+    if (modelMs.length !== this.finishedAt.length) {
+      throw new Error(`Got model times for ${modelMs.length} steps, but the run recorded ${this.finishedAt.length} steps; the per-step overhead would be misaligned.`);
+    }
+    this.modelMs.splice(0, this.modelMs.length, ...modelMs);
+  }
+
+  series(end: { totalMs: number; databaseBytes: number; synchronous: string }): StepSeries {
+    return { stepMs: stepDurations(this.startedAt, this.finishedAt), modelMs: [...this.modelMs], writeMs: [...this.writeMs], ...end };
+  }
 }
 
 /** Per-step times from the moments each step finished, measured from when the run began. */

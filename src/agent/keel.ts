@@ -45,6 +45,7 @@ export interface WorkerOptions {
   once?: boolean;
   /** How often an idle worker looks for work (default 250 ms). */
   pollMs?: number;
+  /** Stops the worker: it claims nothing more, and each running workflow stops after its step in flight. */
   signal?: AbortSignal;
 }
 
@@ -211,7 +212,9 @@ export class Keel {
         journal: [{ step: workflow.step, kind: JournalKind.workflowParked, name: 'unknown-agent', status: 'waiting', data: { code: 'UNKNOWN_AGENT', message } }],
         workflow: { status: 'waiting', waitingFor: 'unknown-agent', failure: { code: 'UNKNOWN_AGENT', message, state: workflow.state, step: workflow.step, at: this.environment.now() }, releaseLease: true },
       });
-      return (await this.store.getWorkflow(workflow.id))!;
+      const parked = (await this.store.getWorkflow(workflow.id))!;
+      this.environment.onEvent?.({ type: 'workflow-stopped', workflow: parked });
+      return parked;
     }
     return runClaimedWorkflow(this.environment, agent, { workflow, recovered }, signal);
   }

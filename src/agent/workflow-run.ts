@@ -67,7 +67,14 @@ class WorkflowRun {
   private history: Observation[] = [];
   private pendingDecision?: DecisionRecord;
   private attemptsMade = 0;
+  /** Aborted only when the lease is lost: cancels the call in flight. */
   private readonly abort = new AbortController();
+  /**
+   * The caller asking the run to stop (a worker shutting down). The step in flight finishes and
+   * commits first, so the workflow goes back to pending at once instead of waiting for its lease
+   * to expire, and no call is cut off half way.
+   */
+  private readonly stopRequest?: AbortSignal;
   private readonly logger: Logger;
 
   constructor(
@@ -80,7 +87,7 @@ class WorkflowRun {
     this.state = record.state;
     this.step = record.step;
     this.logger = environment.logger.child({ workflowId: record.id, agent: agent.name });
-    outerSignal?.addEventListener('abort', () => this.abort.abort(outerSignal.reason), { once: true });
+    this.stopRequest = outerSignal;
   }
 
   async run(recovered: boolean): Promise<WorkflowRecord> {
@@ -103,8 +110,13 @@ class WorkflowRun {
   /** Loads context and journal; refuses a changed definition; counts crash recoveries. */
   private async prepare(recovered: boolean): Promise<boolean> {
     const { store } = this.environment;
-    if (this.record.agentVersion !== this.agent.versionId && !(await this.migrate())) return false;
+    // Loaded before migrating: a migration that throws fails the workflow, and the failure record
+    // saves the context (without it the workflow would stay 'running' and crash-loop workers).
     this.context = new ContextState(await store.loadContext(this.id));
+    if (this.record.agentVersion !== this.agent.versionId) {
+      if (!(await this.migrate())) return false;
+      this.context = new ContextState(await store.loadContext(this.id));
+    }
     const replayed = replayJournal(await store.readJournal(this.id), this.step);
     this.history = replayed.history;
     this.pendingDecision = replayed.pendingDecision;
@@ -141,12 +153,18 @@ class WorkflowRun {
     const to = versionLabel(this.agent.versionId);
     const migration = from !== to ? this.agent.migrations?.[from] : undefined;
     if (!migration) {
+      // Migrations are keyed by version label, so a changed definition that kept its label can
+      // never be migrated: it needs a new label first.
+      const fix =
+        from === to
+          ? `or give the changed definition a new version label (it is still '${from}') with a migration for version '${from}' (migrations: { '${from}': snapshot => snapshot })`
+          : `or give the agent a migration for version '${from}' (migrations: { '${from}': snapshot => snapshot })`;
       await this.park('version-mismatch', {
         code: 'VERSION_MISMATCH',
         message:
           `Workflow ${this.id} started on agent '${this.agent.name}' version ${this.record.agentVersion}, but this worker has version ${this.agent.versionId}; ` +
           `its journal may not match the new states or tools, so it is not resumed. Run it with the agent version it started on, ` +
-          `or give the agent a migration for version '${from}' (migrations: { '${from}': snapshot => snapshot }) and run \`keel resume ${this.id}\`.`,
+          `${fix} and run \`keel resume ${this.id}\`.`,
       });
       return false;
     }
@@ -179,7 +197,7 @@ class WorkflowRun {
       await this.finish();
       return 'stop';
     }
-    if (this.abort.signal.aborted) {
+    if (this.stopRequest?.aborted || this.abort.signal.aborted) {
       await this.release();
       return 'stop';
     }

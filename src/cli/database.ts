@@ -2,12 +2,19 @@
 // refuse a path where no database exists, instead of silently creating an empty one there
 // (a mistyped --db would otherwise look like "no workflows").
 
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/types.js';
 
 export function openDatabase(path: string, options: { mustExist: boolean }): Store {
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    throw new KeelError(
+      'STORE_UNAVAILABLE',
+      `${path} is a folder, not a database file. Point --db (or KEEL_DB) at a file inside it, e.g. ${join(path, 'keel.db')}.`,
+    );
+  }
   if (options.mustExist && !existsSync(path)) {
     throw new KeelError(
       'STORE_UNAVAILABLE',

@@ -7,6 +7,8 @@ export interface Writer {
   readonly isTTY?: boolean;
   /** Terminal height, when known: live progress falls back to plain lines when it does not fit. */
   readonly rows?: number;
+  /** Terminal width, when known: lines redrawn in place are cut to it, since a wrapped line would break the redraw. */
+  readonly columns?: number;
 }
 
 export interface CliIo {
@@ -28,6 +30,9 @@ export function processIo(): CliIo {
       get rows() {
         return process.stdout.rows;
       },
+      get columns() {
+        return process.stdout.columns;
+      },
     },
     stderr: { write: (text) => void process.stderr.write(text), isTTY: process.stderr.isTTY === true },
     readStdin: async () => {
@@ -47,11 +52,11 @@ export interface CapturedIo extends CliIo {
 }
 
 /** An in-memory CliIo: for tests, and for programs that embed the CLI and want its output as text. */
-export function memoryIo(options: { cwd?: string; stdin?: string; isTTY?: boolean; rows?: number } = {}): CapturedIo {
+export function memoryIo(options: { cwd?: string; stdin?: string; isTTY?: boolean; rows?: number; columns?: number } = {}): CapturedIo {
   let stdout = '';
   let stderr = '';
   return {
-    stdout: { write: (text) => void (stdout += text), isTTY: options.isTTY ?? false, rows: options.rows },
+    stdout: { write: (text) => void (stdout += text), isTTY: options.isTTY ?? false, rows: options.rows, columns: options.columns },
     stderr: { write: (text) => void (stderr += text), isTTY: false },
     readStdin: async () => options.stdin ?? '',
     cwd: options.cwd ?? process.cwd(),

@@ -2,6 +2,8 @@
 // networked database (PostgreSQL) fits behind the same interface as embedded SQLite.
 // store/ never imports from agent/, tools/ or model/.
 
+import type BetterSqlite3 from 'better-sqlite3';
+
 export const WorkflowStatus = {
   pending: 'pending',
   running: 'running',
@@ -173,6 +175,12 @@ export interface PruneResult {
   contextRows: number;
 }
 
+/**
+ * Where rate-limit budgets (rate-limiter-flexible) keep their counters, so that every worker on
+ * this store shares them. Their tables are named keel_rate_* and are not part of the migrations.
+ */
+export type RateLimiterBackend = { kind: 'sqlite'; db: BetterSqlite3.Database } | { kind: 'memory' };
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   createWorkflow(workflow: NewWorkflow, journal: NewJournalEntry[]): Promise<WorkflowRecord>;
@@ -189,5 +197,7 @@ export interface Store {
   readJournal(workflowId: string): Promise<JournalEntry[]>;
   /** Deletes journals and context of workflows that finished before the given time; keeps their records. */
   pruneFinished(before: number): Promise<PruneResult>;
+  /** Optional: a store without it gives rate budgets per process (in memory) only. */
+  rateLimiterBackend?(): RateLimiterBackend;
   close(): Promise<void>;
 }

@@ -1,12 +1,11 @@
 // Runs one attempt of a tool call: a per-attempt timeout whose AbortSignal reaches the tool, so
 // the underlying request is cancelled, and a bounded, jittered delay before the next attempt.
 
+import { backoffDelayMs, defaultBackoffPolicy } from './backoff.js';
 import { ToolError } from './tool-error.js';
 import type { AnyTool, ToolContext } from './tool.js';
 
 const defaultTimeoutMs = 30_000;
-const baseDelayMs = 100;
-const maxDelayMs = 10_000;
 
 export function callTool(tool: AnyTool, args: unknown, context: ToolContext): Promise<unknown> {
   const timeoutMs = tool.timeoutMs ?? defaultTimeoutMs;
@@ -50,8 +49,6 @@ export function callTool(tool: AnyTool, args: unknown, context: ToolContext): Pr
 
 /** Exponential backoff with full jitter; a service's own Retry-After wins when it is longer. */
 export function retryDelayMs(attempt: number, error: unknown, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
-  const jittered = Math.round(random() * ceiling);
   const retryAfter = ToolError.isInstance(error) ? error.retryAfterMs : undefined;
-  return retryAfter !== undefined ? Math.max(retryAfter, jittered) : jittered;
+  return backoffDelayMs(defaultBackoffPolicy, attempt, retryAfter, random);
 }

@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { Logger } from '../util/logger.js';
 import type { Principal } from '../store/types.js';
+import type { ErrorClass } from './tool-error.js';
 
 export interface ToolContext {
   workflowId: string;
@@ -36,6 +37,12 @@ export interface ToolDefinition<Schema extends z.ZodType = z.ZodType, Result = u
   maxAttempts?: number;
   /** Per-attempt timeout in ms (default 30 s). */
   timeoutMs?: number;
+  /**
+   * This tool's own reading of a failure, consulted before the default classifier (docs/errors.md).
+   * Return undefined to use the default. E.g. a payment API whose 409 means "a request with this
+   * idempotency key is still in flight" can call that 'transient' instead of 'invalid-input'.
+   */
+  classify?(error: unknown): ErrorClass | undefined;
   execute(args: z.infer<Schema>, context: ToolContext): Promise<Result> | Result;
 }
 

@@ -142,6 +142,13 @@ describe('workflows, claims and leases', () => {
     expect(await store.claim({ owner: 'w3', leaseMs: 1000, workflowId: 'wf_b' })).toBeUndefined();
   });
 
+  it('claims workflows started in the same millisecond in the order they were started', async () => {
+    for (const id of ['wf_z', 'wf_m', 'wf_a']) await store.createWorkflow(newWorkflow(id), []);
+    const claimed = [];
+    for (let index = 0; index < 3; index++) claimed.push((await store.claim({ owner: 'w1', leaseMs: 1000 }))?.workflow.id);
+    expect(claimed).toEqual(['wf_z', 'wf_m', 'wf_a']);
+  });
+
   it('wakes a waiting workflow when its timer is due', async () => {
     await store.createWorkflow(newWorkflow('wf_timer'), []);
     await store.claim({ owner: 'w1', leaseMs: 1000 });

@@ -18,6 +18,7 @@ import type {
   NewJournalEntry,
   NewWorkflow,
   PruneResult,
+  RateLimiterBackend,
   Store,
   WorkflowPatch,
   WorkflowRecord,
@@ -48,6 +49,10 @@ export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly clock: Clock;
   private readonly statements;
+  /** The commit's workflow updates, by SQL text: few shapes recur on every step, so each is prepared once. */
+  private readonly workflowUpdates = new Map<string, Database.Statement>();
+  /** Built once: wrapping a function in a transaction per commit costs as much as a statement. */
+  private readonly commitTransaction: (commit: Commit, now: number) => void;
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path === ':memory:' ? ':memory:' : resolve(options.path);
@@ -63,6 +68,7 @@ export class SqliteStore implements Store {
       throw error;
     }
     this.statements = prepareStatements(this.db);
+    this.commitTransaction = this.db.transaction((commit: Commit, now: number) => this.writeCommit(commit, now));
   }
 
   async createWorkflow(workflow: NewWorkflow, journal: NewJournalEntry[]): Promise<WorkflowRecord> {
@@ -143,24 +149,32 @@ export class SqliteStore implements Store {
   }
 
   async commit(commit: Commit): Promise<void> {
-    const now = this.clock.now();
-    this.db.transaction(() => {
-      const patch = commit.workflow ?? {};
-      const { sql, params } = patchSql(patch, now, commit.leaseMs);
-      const changed = this.db
-        .prepare(`UPDATE workflows SET ${sql} WHERE id = @id AND lease_owner = @owner`)
-        .run({ ...params, id: commit.workflowId, owner: commit.leaseOwner }).changes;
-      if (changed !== 1) {
-        throw new KeelError(
-          'LEASE_LOST',
-          `Workflow ${commit.workflowId} is no longer leased by worker ${commit.leaseOwner}: another worker took it over ` +
-            `(this worker was too slow to renew its lease). This worker stops working on it; nothing was written.`,
-          { workflowId: commit.workflowId },
-        );
-      }
-      this.applyContext(commit.workflowId, commit.context ?? []);
-      this.insertJournal(commit.workflowId, commit.journal, now);
-    })();
+    this.commitTransaction(commit, this.clock.now());
+  }
+
+  private writeCommit(commit: Commit, now: number): void {
+    const patch = commit.workflow ?? {};
+    const { sql, params } = patchSql(patch, now, commit.leaseMs);
+    const changed = this.workflowUpdate(sql).run({ ...params, id: commit.workflowId, owner: commit.leaseOwner }).changes;
+    if (changed !== 1) {
+      throw new KeelError(
+        'LEASE_LOST',
+        `Workflow ${commit.workflowId} is no longer leased by worker ${commit.leaseOwner}: another worker took it over ` +
+          `(this worker was too slow to renew its lease). This worker stops working on it; nothing was written.`,
+        { workflowId: commit.workflowId },
+      );
+    }
+    this.applyContext(commit.workflowId, commit.context ?? []);
+    this.insertJournal(commit.workflowId, commit.journal, now);
+  }
+
+  private workflowUpdate(setSql: string): Database.Statement {
+    let statement = this.workflowUpdates.get(setSql);
+    if (!statement) {
+      statement = this.db.prepare(`UPDATE workflows SET ${setSql} WHERE id = @id AND lease_owner = @owner`);
+      this.workflowUpdates.set(setSql, statement);
+    }
+    return statement;
   }
 
   async updateWorkflow(workflowId: string, patch: WorkflowPatch, journal: NewJournalEntry[]): Promise<WorkflowRecord> {
@@ -221,6 +235,11 @@ export class SqliteStore implements Store {
       }
       return { workflows: ids.length, journalEntries, contextRows };
     })();
+  }
+
+  /** Rate budgets share this connection: their counters live in this file, in keel_rate_* tables. */
+  rateLimiterBackend(): RateLimiterBackend {
+    return { kind: 'sqlite', db: this.db };
   }
 
   async close(): Promise<void> {
@@ -389,7 +408,8 @@ function prepareStatements(db: Database.Database) {
        VALUES (@id, @agent, @agent_version, @agent_module, @principal, @input, 'pending', @state, @now, @now)`,
     ),
     getWorkflow: db.prepare('SELECT * FROM workflows WHERE id = ?'),
-    claimable: db.prepare(`SELECT * FROM workflows WHERE ${runnable} ORDER BY coalesce(wake_at, created_at), id LIMIT 64`),
+    // rowid breaks ties in submission order: workflows started in the same millisecond run first come, first served.
+    claimable: db.prepare(`SELECT * FROM workflows WHERE ${runnable} ORDER BY coalesce(wake_at, created_at), rowid LIMIT 64`),
     claimableById: db.prepare(`SELECT * FROM workflows WHERE id = @id AND ${runnable}`),
     takeLease: db.prepare(
       `UPDATE workflows SET status = 'running', lease_owner = @owner, lease_expires_at = @expires, wake_at = NULL,

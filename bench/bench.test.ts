@@ -1,0 +1,204 @@
+// Smoke test of `npm run bench`: the quick sizes run in-process through every scenario and the
+// result has the structure the report and --json promise (a row for every system, positive
+// figures, every target with a met flag). It also checks that the floor writes the rows Keel
+// writes, so the Keel/floor ratio compares equal work. No timing is asserted: targets are
+// reported, never enforced.
+
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BenchUsageError, parseBenchArgs } from './bench-args.js';
+import { runFloorLoop } from './floor.js';
+import { runKeelLoop } from './keel-scenarios.js';
+import { formatReport } from './report.js';
+import { BenchSystem, runBench, type BenchResult, type StepRow } from './scenarios.js';
+import { BenchDurability, quickSizes } from './workload.js';
+
+describe('npm run bench --quick', () => {
+  let result: BenchResult;
+  const progress: string[] = [];
+
+  beforeAll(async () => {
+    result = await runBench({ sizes: quickSizes, quick: true, scenarios: ['s1', 's2', 's3'], log: (line) => progress.push(line) });
+  });
+
+  it('S1 has a row per system and durability, with positive figures', () => {
+    const rows = result.s1!.rows;
+    const row = (system: string, durability: string) => rows.filter((candidate) => candidate.system === system && candidate.durability === durability);
+    for (const durability of [BenchDurability.normal, BenchDurability.full]) {
+      const steps = durability === BenchDurability.normal ? quickSizes.s1Steps : quickSizes.s1FullSteps;
+      for (const system of [BenchSystem.keel, BenchSystem.langgraph, BenchSystem.floor, BenchSystem.floorWithModel]) {
+        const [measured, ...extra] = row(system, durability);
+        expect(extra).toEqual([]);
+        expect(measured!.synchronous).toBe(durability.toUpperCase());
+        expectMeasuredRow(measured!, steps);
+      }
+    }
+    const [defaults] = row(BenchSystem.langgraph, BenchDurability.langgraphDefault);
+    expectMeasuredRow(defaults!, quickSizes.s1Steps);
+    const [decisions] = row(BenchSystem.aiSdk, BenchDurability.normal);
+    expect(decisions!.model!.meanMs).toBeGreaterThan(0);
+    expect(decisions!.overhead).toBeNull();
+    // Keel, LangGraph and the diagnostic floor decide with a model; the floor has none, so its overhead is its whole step.
+    for (const system of [BenchSystem.keel, BenchSystem.langgraph, BenchSystem.floorWithModel]) {
+      const [withModel] = row(system, BenchDurability.normal);
+      expect(withModel!.model!.meanMs).toBeGreaterThan(0);
+      expect(withModel!.overhead!.meanMs).toBeLessThan(withModel!.perStep.meanMs);
+    }
+    const [floor] = row(BenchSystem.floor, BenchDurability.normal);
+    expect(floor!.model).toBeNull();
+    expect(floor!.overhead).toEqual(floor!.perStep);
+  });
+
+  it('S1 compares Keel with LangGraph and the floor in both NORMAL and FULL', () => {
+    const comparisons = result.s1!.comparisons;
+    expect(comparisons.map((comparison) => [comparison.durability, comparison.steps])).toEqual([
+      ['normal', quickSizes.s1Steps],
+      ['full', quickSizes.s1FullSteps],
+    ]);
+    for (const comparison of comparisons) {
+      for (const ratio of [comparison.keelOverLangGraph, comparison.keelOverFloor, comparison.keelOverFloorWithModel, comparison.keelOverLangGraphWholeStep]) {
+        expectPositive(ratio);
+      }
+    }
+  });
+
+  it('S2 probes the growing workflow of Keel and LangGraph at the chosen steps', () => {
+    const s2 = result.s2!;
+    expect(s2.messageBytes).toBe(1024);
+    expect(s2.rows.map((row) => row.system)).toEqual([BenchSystem.keel, BenchSystem.langgraph]);
+    for (const row of s2.rows) {
+      expect(row.steps).toBe(quickSizes.s2Steps);
+      expect(row.probes.map((probe) => probe.step)).toEqual([...quickSizes.s2Probes]);
+      for (const probe of row.probes) {
+        expectPositive(probe.stepMs);
+        expectPositive(probe.writeMs);
+      }
+      expectPositive(row.growth);
+      expectPositive(row.writeGrowth);
+      // Every step stored at least its 1 KB message.
+      expect(row.databaseBytes).toBeGreaterThan(quickSizes.s2Steps * 1024);
+    }
+  });
+
+  it('S3 completes every workflow in both systems', () => {
+    const rows = result.s3!.rows;
+    expect(rows.map((row) => row.system)).toEqual([BenchSystem.keel, BenchSystem.langgraph]);
+    for (const row of rows) {
+      expect(row).toMatchObject({ workflows: quickSizes.s3Workflows, completed: quickSizes.s3Workflows, concurrency: quickSizes.s3Concurrency });
+      expectPositive(row.workflowsPerSecond);
+      expectPositive(row.stepsPerSecond);
+    }
+  });
+
+  it('reports every target with its figure and a met flag', () => {
+    expect(result.targets.map((target) => target.name)).toEqual([
+      "S1 NORMAL: Keel's per-step overhead at most 1/5 of LangGraph's with equal durability",
+      "S1 NORMAL: Keel's per-step overhead within 3x of the floor",
+      "S1 FULL: Keel's per-step overhead at most 1/5 of LangGraph's with equal durability",
+      "S1 FULL: Keel's per-step overhead within 3x of the floor",
+      `S2: Keel's per-step time at step ${quickSizes.s2Probes.at(-1)} within 1.5x of step ${quickSizes.s2Probes[0]}`,
+    ]);
+    for (const target of result.targets) {
+      expectPositive(target.figure);
+      expect(target.met).toBe(target.figure <= target.limit);
+    }
+  });
+
+  it('prints every row with what it measures, and survives a JSON round trip', () => {
+    const report = formatReport(result);
+    for (const row of [...result.s1!.rows, ...result.s2!.rows, ...result.s3!.rows]) expect(report).toContain(`${row.label}: ${row.measures}`);
+    expect(report.match(/\[(met|NOT met)\]/g)).toHaveLength(result.targets.length);
+    expect(JSON.parse(JSON.stringify(result))).toEqual(result);
+    expect(progress.length).toBeGreaterThan(0);
+  });
+});
+
+describe('the floor', () => {
+  let directory: string;
+  beforeEach(() => {
+    directory = mkdtempSync(join(tmpdir(), 'keel-bench-floor-'));
+  });
+  afterEach(() => {
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('writes the journal and workflows rows a Keel run of the same length writes', async () => {
+    const steps = 5;
+    await runKeelLoop({ path: join(directory, 'keel.db'), steps, durability: 'normal' });
+    await runFloorLoop({ path: join(directory, 'floor.db'), steps, durability: 'normal' });
+    const [keel, floor] = [readRows(join(directory, 'keel.db')), readRows(join(directory, 'floor.db'))];
+    expect(keel.journal).toHaveLength(2 * steps + 3);
+    expect(floor.journal).toEqual(keel.journal);
+    expect(floor.workflows).toEqual(keel.workflows);
+    expect(floor.contextRows).toBe(keel.contextRows);
+  });
+});
+
+describe('bench flags', () => {
+  it('runs every scenario by default, in S1, S2, S3 order', () => {
+    expect(parseBenchArgs([])).toEqual({ json: false, quick: false, help: false, scenarios: ['s1', 's2', 's3'] });
+  });
+
+  it('takes scenarios repeated or as a comma list', () => {
+    expect(parseBenchArgs(['--json', '--quick', '--scenario', 's3', '--scenario=S1,s3']).scenarios).toEqual(['s1', 's3']);
+    expect(parseBenchArgs(['--scenario', 's2']).scenarios).toEqual(['s2']);
+  });
+
+  it('refuses unknown flags and scenarios, naming them', () => {
+    expect(() => parseBenchArgs(['--fast'])).toThrow(BenchUsageError);
+    expect(() => parseBenchArgs(['--fast'])).toThrow(/--fast[\s\S]*Valid options: --json, --quick/);
+    expect(() => parseBenchArgs(['--scenario', 's4'])).toThrow(/Unknown scenario 's4'.*s1, s2, s3/);
+    expect(() => parseBenchArgs(['s1'])).toThrow(BenchUsageError);
+  });
+});
+
+function expectMeasuredRow(row: StepRow, steps: number): void {
+  expect(row.steps).toBe(steps);
+  expect(row.perStep.count).toBe(steps);
+  for (const figure of [row.stepsPerSecond, row.totalMs, row.perStep.meanMs, row.perStep.p50Ms, row.perStep.p99Ms, row.overhead!.meanMs, row.write!.meanMs]) {
+    expectPositive(figure);
+  }
+  expect(row.perStep.p50Ms).toBeLessThanOrEqual(row.perStep.p99Ms);
+  expect(row.measures.length).toBeGreaterThan(20);
+}
+
+function expectPositive(figure: number): void {
+  expect(Number.isFinite(figure)).toBe(true);
+  expect(figure).toBeGreaterThan(0);
+}
+
+/** The rows a run left, without what differs by run by design: ids, times, measured durations and token counts. */
+function readRows(path: string) {
+  const database = new Database(path, { readonly: true });
+  try {
+    const journal = (database.prepare('SELECT * FROM journal ORDER BY seq').all() as Record<string, unknown>[]).map((row) => ({
+      step: row.step,
+      kind: row.kind,
+      name: row.name,
+      status: row.status,
+      attempt: row.attempt,
+      hasDuration: row.duration_ms !== null,
+      hasTokens: [row.tokens_in !== null, row.tokens_out !== null],
+      data: shapeOf(JSON.parse(String(row.data))),
+    }));
+    const workflows = (database.prepare('SELECT * FROM workflows').all() as Record<string, unknown>[]).map(
+      ({ id, agent_version, created_at, updated_at, ...rest }) => ({ ...rest, hasVersion: typeof agent_version === 'string', times: [typeof created_at, typeof updated_at] }),
+    );
+    const contextRows = (database.prepare('SELECT count(*) AS n FROM context').get() as { n: number }).n;
+    return { journal, workflows, contextRows };
+  } finally {
+    database.close();
+  }
+}
+
+/** Keys and values, with the values that vary by run (measured durations, token counts, version hashes) reduced to their kind. */
+function shapeOf(value: unknown, key = ''): unknown {
+  if (Array.isArray(value)) return value.map((item) => shapeOf(item));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, shapeOf(item, name)]));
+  if (typeof value === 'number' && key !== 'step') return 'number';
+  if (key === 'agentVersion' && typeof value === 'string' && /^\d+#\w+$/.test(value)) return 'version';
+  return value;
+}

@@ -1,0 +1,84 @@
+// keel demo, in-process: a small batch of sample claims through the expense-approval example,
+// scored against the samples, with plain progress lines off a terminal and lines redrawn in
+// place on one; and the demo leaving a database that already holds workflows alone.
+
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { sampleClaims } from '../../../examples/expense-approval/claims.js';
+import { useCliWorkspace } from '../../../test/support/cli-harness.js';
+
+const cli = useCliWorkspace();
+
+interface ListedWorkflow {
+  id: string;
+  status: string;
+  outcome: string | null;
+}
+
+async function listed(db: string): Promise<ListedWorkflow[]> {
+  return JSON.parse((await cli.run(['list', '--json', '--db', db])).out);
+}
+
+describe('keel demo', () => {
+  it('runs the sample claims to the outcomes the samples expect', async () => {
+    const result = await cli.run(['demo', '--claims', '8', '--db', cli.db]);
+    expect(result.code, result.out + result.err).toBe(0);
+    expect(result.out).toContain("Keel demo: 8 expense claims through agent 'expense-approval', 4 at a time");
+    expect(result.out).toMatch(/ model +scripted \(set KEEL_MODEL to use a real model\)/);
+    expect(result.out).toContain('All 8 claims ended as expected.');
+    expect(result.out).not.toContain('MISMATCH');
+
+    const samples = sampleClaims(8, 1);
+    const paid = samples.filter((sample) => sample.expected === 'paid').length;
+    expect(result.out).toMatch(new RegExp(` workflows +8: 8 completed, 0 failed, 0 waiting`));
+    expect(result.out).toMatch(new RegExp(` outcomes +${paid} paid, ${8 - paid} rejected`));
+    expect(result.out).toMatch(new RegExp(` payments +${paid} made \\(payments service ledger\\), exactly one per paid claim`));
+
+    // Off a terminal: one plain line per finished workflow, no cursor movement.
+    expect(result.out).not.toContain('\u001b[');
+    const progress = result.out.split('\n').filter((line) => /^\[[ \d]\/8\] /.test(line));
+    expect(progress).toHaveLength(8);
+    for (const sample of samples) {
+      expect(progress).toContainEqual(expect.stringMatching(new RegExp(`${sample.input.claimId} +${sample.kind} +${sample.expected} +\\d+ steps +as expected$`)));
+    }
+
+    // Outcomes as stored, claim by claim (the workflow ids follow the batch order).
+    const workflows = await listed(cli.db);
+    expect(workflows.map((workflow) => workflow.outcome)).toEqual(samples.map((sample) => sample.expected));
+    const someId = workflows[0]!.id;
+    expect(result.out).toContain(`keel list --db ${cli.db}\n`);
+    expect(result.out).toContain(`keel inspect ${someId} --db ${cli.db}\n`);
+    expect(result.out).toContain(`keel run expense-approval --input `);
+  });
+
+  it('redraws one line per claim in place on a terminal tall enough', async () => {
+    const result = await cli.run(['demo', '--claims', '4', '--db', cli.db], { isTTY: true, rows: 40 });
+    expect(result.code).toBe(0);
+    expect(result.out).toContain('\u001b[');
+    expect(result.out).not.toMatch(/^\[\d\/4\] /m);
+    expect(result.out).toContain('waiting for a worker');
+    expect(result.out).toMatch(/C-1-0001 +\S+ +(paid|rejected) +\d+ steps +as expected/);
+  });
+
+  it('falls back to plain lines on a terminal too short for the batch', async () => {
+    const result = await cli.run(['demo', '--claims', '4', '--db', cli.db], { isTTY: true, rows: 4 });
+    expect(result.code).toBe(0);
+    expect(result.out).not.toContain('\u001b[');
+    expect(result.out.split('\n').filter((line) => /^\[\d\/4\] /.test(line))).toHaveLength(4);
+  });
+
+  it('leaves a database that holds workflows alone and runs on a new file beside it', async () => {
+    expect((await cli.run(['demo', '--claims', '2', '--db', cli.db])).code).toBe(0);
+    const second = await cli.run(['demo', '--claims', '3', '--db', cli.db]);
+    expect(second.code).toBe(0);
+    const fresh = readdirSync(cli.dir).find((name) => /^demo-\d{8}-\d{6}\.db$/.test(name));
+    expect(fresh).toBeDefined();
+    const freshPath = join(cli.dir, fresh!);
+    // Paths inside the working folder are shown relative to it.
+    expect(second.out).toContain(`Note: keel.db already holds 2 workflows: the demo leaves it alone and runs on a new file, ${fresh}.`);
+    expect(second.out).toContain(`keel list --db ${fresh}\n`);
+    expect(await listed(cli.db)).toHaveLength(2);
+    expect(await listed(freshPath)).toHaveLength(3);
+  });
+});
