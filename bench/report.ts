@@ -69,19 +69,19 @@ function formatS2(s2: S2Result): string[] {
   const rows = s2.rows.map((row) => [
     row.label,
     String(row.steps),
-    ...row.probes.map((probe) => `${ms(probe.stepMs)} / ${ms(probe.writeMs)}`),
-    times(row.growth),
-    times(row.writeGrowth),
+    ...row.probes.map((probe) => `${ms(probe.stepMs)} / ${ms(probe.overheadMs)} / ${ms(probe.writeMs)}`),
+    `${times(row.growth)} / ${times(row.overheadGrowth)} / ${times(row.writeGrowth)}`,
     megabytes(row.databaseBytes),
     fixed(row.totalMs / 1000, 1),
   ]);
   return section(`S2  Growing state: every step appends a ${s2.messageBytes}-byte message to the workflow's context; synchronous=NORMAL.`, [
-    `Each probe is step ms / write ms, the mean of the steps within ±${s2.window} of that step. Database = file + -wal at the end.`,
+    `Each probe is step / overhead / write in ms, each the median of the steps within ±${s2.window} of that step; last/first compares the last probe with the first.`,
+    'Database = file + -wal at the end.',
     '',
     ...table(
-      ['system', 'steps', ...probeSteps.map((step) => `step ${step}`), 'step last/first', 'write last/first', 'database', 'total s'],
+      ['system', 'steps', ...probeSteps.map((step) => `step ${step}`), 'last/first', 'database', 'total s'],
       rows,
-      ['left', 'right', ...probeSteps.map(() => 'right' as const), 'right', 'right', 'right', 'right'],
+      ['left', 'right', ...probeSteps.map(() => 'right' as const), 'right', 'right', 'right'],
     ),
     '',
     'What each row measures:',

@@ -13,7 +13,7 @@ import { cpus, totalmem } from 'node:os';
 import { runFloorLoop } from './floor.js';
 import { measureDecisionCost, runKeelLoop, runKeelMany, standaloneDecisions } from './keel-scenarios.js';
 import { runLangGraphLoop, runLangGraphMany } from './langgraph-scenarios.js';
-import { summarize, windowMean, type Summary } from './stats.js';
+import { summarize, windowMedian, type Summary } from './stats.js';
 import { evaluateTargets, type Target } from './targets.js';
 import { BenchDurability, oneKbMessage, withTempDatabase, type ScenarioSizes, type StepSeries, type ThroughputRun } from './workload.js';
 
@@ -59,11 +59,14 @@ export interface S1Result {
   comparisons: S1Comparison[];
 }
 
+/** Medians over the steps within `window` of `step`. */
 export interface GrowthProbe {
   step: number;
-  /** Mean whole-step time of the steps within `window` of `step`. */
+  /** Whole steps, model decision included. */
   stepMs: number;
-  /** Mean store-write time of the same steps. */
+  /** Step minus model decision: the system's own cost. */
+  overheadMs: number;
+  /** Store writes. */
   writeMs: number;
 }
 
@@ -76,6 +79,8 @@ export interface GrowthRow {
   probes: GrowthProbe[];
   /** Step time at the last probe over step time at the first. */
   growth: number;
+  /** Overhead at the last probe over overhead at the first. */
+  overheadGrowth: number;
   /** Write time at the last probe over write time at the first. */
   writeGrowth: number;
   databaseBytes: number;
@@ -256,10 +261,12 @@ function decisionRow(decisions: number[]): StepRow {
 }
 
 function growthRow(system: BenchSystem, label: string, measuresText: string, series: StepSeries, sizes: ScenarioSizes): GrowthRow {
+  const overheadMs = series.stepMs.map((ms, index) => ms - series.modelMs[index]!);
   const probes = sizes.s2Probes.map((step) => ({
     step,
-    stepMs: windowMean(series.stepMs, step, sizes.s2Window),
-    writeMs: windowMean(series.writeMs, step, sizes.s2Window),
+    stepMs: windowMedian(series.stepMs, step, sizes.s2Window),
+    overheadMs: windowMedian(overheadMs, step, sizes.s2Window),
+    writeMs: windowMedian(series.writeMs, step, sizes.s2Window),
   }));
   const [first, last] = [probes[0]!, probes[probes.length - 1]!];
   return {
@@ -270,6 +277,7 @@ function growthRow(system: BenchSystem, label: string, measuresText: string, ser
     totalMs: series.totalMs,
     probes,
     growth: last.stepMs / first.stepMs,
+    overheadGrowth: last.overheadMs / first.overheadMs,
     writeGrowth: last.writeMs / first.writeMs,
     databaseBytes: series.databaseBytes,
   };

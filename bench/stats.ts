@@ -1,6 +1,6 @@
-// Summaries of timing samples: mean and percentiles of per-step times, and the mean of a window
-// of steps around a given step (S2 reports the cost of a step at a given depth that way, so one
-// garbage-collection pause does not decide the figure).
+// Summaries of timing samples: mean and percentiles of per-step times, and the mean or median of
+// a window of steps around a given step (S2 reports the cost of a step at a given depth as the
+// window's median, so one garbage-collection pause does not decide the figure).
 
 export interface Summary {
   count: number;
@@ -36,10 +36,19 @@ export function mean(samples: readonly number[]): number {
 
 /** Mean time of the steps within `radius` of `step` (1-based; sample k-1 is step k), clipped to the run. */
 export function windowMean(samples: readonly number[], step: number, radius: number): number {
+  return mean(window(samples, step, radius));
+}
+
+/** Median time of the steps within `radius` of `step`: one garbage-collection pause in the window does not move it. */
+export function windowMedian(samples: readonly number[], step: number, radius: number): number {
+  return percentile([...window(samples, step, radius)].sort((a, b) => a - b), 0.5);
+}
+
+function window(samples: readonly number[], step: number, radius: number): readonly number[] {
   if (step < 1 || step > samples.length) {
     throw new RangeError(`step ${step} is outside the run, which has steps 1 to ${samples.length}.`);
   }
   const first = Math.max(1, step - radius);
   const last = Math.min(samples.length, step + radius);
-  return mean(samples.slice(first - 1, last));
+  return samples.slice(first - 1, last);
 }

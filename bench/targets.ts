@@ -23,7 +23,10 @@ export function evaluateTargets(result: { s1?: S1Result; s2?: S2Result }): Targe
   const keelGrowth = result.s2?.rows.find((row) => row.system === BenchSystem.keel);
   if (keelGrowth) {
     const [first, last] = [keelGrowth.probes[0]!, keelGrowth.probes[keelGrowth.probes.length - 1]!];
-    targets.push(target(`S2: Keel's per-step time at step ${last.step} within 1.5x of step ${first.step}`, keelGrowth.growth, 1.5));
+    // The model decision is most of a step, costs the same at every depth (the prompt holds the last
+    // 40 observations, never the context) and swings with machine load, so the target holds
+    // Keel's own per-step cost; the whole-step growth is printed beside it.
+    targets.push(target(`S2: Keel's per-step overhead (step minus model decision) at step ${last.step} within 1.5x of step ${first.step}`, keelGrowth.overheadGrowth, 1.5));
   }
   return targets;
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { LanguageModelV3 } from '@ai-sdk/provider';
 import { KeelError } from '../errors.js';
 import type { AnyTool } from '../tools/tool.js';
+import type { ServiceConfig } from '../tools/tool-runner.js';
 import type { DecideFunction } from '../model/code-decider.js';
 
 export interface TransitionContext {
@@ -60,6 +61,8 @@ export interface AgentDefinition<States extends string = string> {
   maxSteps?: number;
   /** Largest context, in bytes of JSON, a workflow may hold (default 1 MiB). */
   maxContextBytes?: number;
+  /** The downstream services its tools call (`tool.service`): breaker, rate budget, credentials. */
+  services?: Readonly<Record<string, ServiceConfig>>;
   /** Upgrades workflows started on an older version, keyed by that version. */
   migrations?: Readonly<Record<string, (snapshot: WorkflowSnapshot) => WorkflowSnapshot>>;
 }
@@ -82,6 +85,12 @@ export function defineAgent<States extends string>(definition: AgentDefinition<S
   }
   const states = definition.states as Record<string, StateDefinition>;
   const stateNames = Object.keys(states);
+  for (const tool of definition.tools) {
+    const fallback = tool.fallback;
+    if (fallback && 'tool' in fallback && (!toolsByName.has(fallback.tool) || fallback.tool === tool.name)) {
+      problems.push(`tool '${tool.name}' falls back to tool '${fallback.tool}', which is ${fallback.tool === tool.name ? 'itself' : "not in the agent's tools"}`);
+    }
+  }
   if (!(definition.initial in states)) problems.push(`initial state '${definition.initial}' is not among the states (${stateNames.join(', ')})`);
   for (const [name, state] of Object.entries(states)) {
     for (const tool of state.tools ?? []) {

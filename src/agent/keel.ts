@@ -16,6 +16,7 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import type { Agent, StateDefinition } from './define-agent.js';
 import type { KeelEventListener } from './events.js';
 import { runClaimedWorkflow, type RunEnvironment } from './workflow-run.js';
+import { ToolRunner, type ServiceConfig } from '../tools/tool-runner.js';
 
 export interface KeelOptions {
   store: Store;
@@ -32,6 +33,12 @@ export interface KeelOptions {
   /** Finds the agent for a workflow whose agent is not registered (e.g. by importing its module). */
   resolveAgent?: (workflow: WorkflowRecord) => Promise<Agent | undefined>;
   onEvent?: KeelEventListener;
+  /** Downstream services (breaker, rate budget, credentials); they win over the agents' own declarations. */
+  services?: Record<string, ServiceConfig>;
+  /** Waits longer than this (retry backoff, open breaker, spent budget) park the workflow durably (default 2 s). */
+  parkAfterMs?: number;
+  /** Strings to keep out of journals, logs and error messages (API keys the tools use). */
+  secrets?: () => Iterable<string>;
 }
 
 export interface StartOptions {
@@ -55,6 +62,7 @@ export interface Inspection {
 }
 
 const anonymous: Principal = { id: 'anonymous' };
+const runnerWaits = ['retry', 'circuit-open', 'rate-limit'];
 
 export function createKeel(options: KeelOptions): Keel {
   return new Keel(options);
@@ -67,12 +75,18 @@ export class Keel {
   private readonly deciders = new WeakMap<object, Decider>();
   private readonly catalogs = new Map<string, ToolCatalog>();
   private readonly environment: RunEnvironment;
+  readonly runner: ToolRunner;
 
   constructor(private readonly options: KeelOptions) {
     this.store = options.store;
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    for (const agent of options.agents ?? []) this.register(agent);
     const clock = options.clock ?? systemClock;
+    this.runner = new ToolRunner({ services: options.services, store: options.store, clock, parkAfterMs: options.parkAfterMs, secrets: options.secrets });
+    this.runner.onBreakerChange((service, from, to, reason) => {
+      this.environment.logger.warn({ service, from, to }, `circuit breaker of service '${service}': ${from} -> ${to} (${reason})`);
+      options.onEvent?.({ type: 'breaker-changed', service, from, to, reason });
+    });
+    for (const agent of options.agents ?? []) this.register(agent);
     this.environment = {
       store: options.store,
       logger: options.logger ?? silentLogger,
@@ -82,6 +96,7 @@ export class Keel {
       now: () => clock.now(),
       deciderFor: (agent, state) => this.deciderFor(agent, state),
       catalogFor: (agent, state) => this.catalogFor(agent, state),
+      runner: this.runner,
       onEvent: options.onEvent,
     };
   }
@@ -89,6 +104,7 @@ export class Keel {
   /** Registers an agent; `module` tells other worker processes where to import it from. */
   register(agent: Agent, module: string | null = null): this {
     this.agents.set(agent.name, { agent, module });
+    for (const [service, config] of Object.entries(agent.services ?? {})) this.runner.configure(service, config);
     return this;
   }
 
@@ -154,7 +170,14 @@ export class Keel {
           processed++;
           continue;
         }
-        if (worker.once) return;
+        if (worker.once) {
+          // Waits the runner chose (backoff, open breaker, spent budget) are part of the work in
+          // hand; waits for people or operators are not.
+          const wakeAt = await this.store.nextWakeAt(runnerWaits);
+          if (wakeAt === undefined) return;
+          await sleep(Math.min(pollMs, Math.max(1, wakeAt - this.environment.now())), undefined, { signal: worker.signal }).catch(() => undefined);
+          continue;
+        }
         await sleep(pollMs, undefined, { signal: worker.signal }).catch(() => undefined);
       }
     };

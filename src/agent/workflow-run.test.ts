@@ -141,7 +141,8 @@ describe('the state machine gate', () => {
     expect(message).toContain("'checking' may only move to: approved");
     const { journal } = await keel.inspect(final.id);
     expect(journal.map((entry) => entry.kind)).not.toContain('state-changed');
-    expect(journal.map((entry) => entry.kind)).not.toContain('tool-call-completed');
+    // The call itself happened, so its result is kept: a resume records it instead of calling again.
+    expect(only(journal, 'tool-call-completed')).toMatchObject({ step: 0, name: 'lookup', status: 'ok' });
     expect(only(journal, 'workflow-failed')).toMatchObject({ name: 'ILLEGAL_TRANSITION', status: 'failed', data: { message } });
   });
 });
@@ -318,7 +319,7 @@ describe('limits', () => {
     expect(final.failure!.message).toContain('limit of 200 bytes (maxContextBytes)');
     expect(await keels[0]!.store.loadContext(final.id)).toEqual({ notes: [small] });
     const { journal } = await keel.inspect(final.id);
-    expect(stepKinds(journal, 1)).toEqual(['action-decided:collect', 'workflow-failed:CONTEXT_TOO_LARGE']);
+    expect(stepKinds(journal, 1)).toEqual(['action-decided:collect', 'tool-call-completed:collect', 'workflow-failed:CONTEXT_TOO_LARGE']);
   });
 
   it('stops an agent that never reaches a final state at maxSteps with a clear failure', async () => {

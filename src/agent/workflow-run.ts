@@ -15,10 +15,12 @@ import { versionLabel } from './define-agent.js';
 import type { KeelEventListener } from './events.js';
 import type { Decider, DecisionRecord, DecisionView, Observation, ToolCatalog } from '../model/decision.js';
 import { ContextState } from '../workflow/context-state.js';
-import { replayJournal } from '../workflow/replay.js';
+import { replayJournal, type Replayed } from '../workflow/replay.js';
 import { classifyError, isRetryable, ToolError, type ErrorClass } from '../tools/tool-error.js';
-import { callTool, retryDelayMs } from '../tools/call-tool.js';
-import type { AnyTool } from '../tools/tool.js';
+import { retryDelayMs } from '../tools/call-tool.js';
+import type { RetryDecision } from '../tools/backoff.js';
+import type { AttemptResult, ToolRunner } from '../tools/tool-runner.js';
+import type { AnyTool, ToolContext, ToolFallback } from '../tools/tool.js';
 import type { Logger } from '../util/logger.js';
 import {
   JournalKind,
@@ -39,6 +41,7 @@ export interface RunEnvironment {
   now(): number;
   deciderFor(agent: Agent, state: StateDefinition): Decider;
   catalogFor(agent: Agent, stateName: string): ToolCatalog;
+  runner: ToolRunner;
   onEvent?: KeelEventListener;
 }
 
@@ -47,6 +50,8 @@ const defaultMaxContextBytes = 1024 * 1024;
 const modelAttempts = 3;
 
 type StepOutcome = 'continue' | 'stop';
+/** What the journal says about the current step's call when a worker picks it up again. */
+type ResumedCall = Omit<Replayed, 'history' | 'pendingDecision'>;
 type Gate = { ok: true; tool: AnyTool; args: unknown } | { ok: false; kind: JournalKind; errorClass: string; message: string };
 
 export async function runClaimedWorkflow(
@@ -66,7 +71,7 @@ class WorkflowRun {
   private context!: ContextState;
   private history: Observation[] = [];
   private pendingDecision?: DecisionRecord;
-  private attemptsMade = 0;
+  private resumedCall: ResumedCall = { attemptsMade: 0 };
   /** Aborted only when the lease is lost: cancels the call in flight. */
   private readonly abort = new AbortController();
   /**
@@ -120,7 +125,7 @@ class WorkflowRun {
     const replayed = replayJournal(await store.readJournal(this.id), this.step);
     this.history = replayed.history;
     this.pendingDecision = replayed.pendingDecision;
-    this.attemptsMade = replayed.attemptsMade;
+    this.resumedCall = replayed;
     if (!recovered) return true;
     const recoveries = this.record.recoveries;
     if (recoveries > this.environment.maxRecoveries) {
@@ -214,9 +219,9 @@ class WorkflowRun {
 
   private async runStep(definition: StateDefinition): Promise<StepOutcome> {
     let decision = this.pendingDecision;
-    let attemptsMade = this.attemptsMade;
+    const resumed = this.resumedCall;
     this.pendingDecision = undefined;
-    this.attemptsMade = 0;
+    this.resumedCall = { attemptsMade: 0 };
     let gate: Gate;
     if (decision) {
       gate = this.gate(decision);
@@ -232,7 +237,7 @@ class WorkflowRun {
       else return this.observeRefusal(decision, gate, journal);
     }
     if (!gate.ok) return this.observeRefusal(decision, gate, []);
-    return this.act(gate.tool, gate.args, attemptsMade);
+    return this.act(gate.tool, gate.args, resumed);
   }
 
   private async decide(definition: StateDefinition): Promise<DecisionRecord | undefined> {
@@ -309,81 +314,90 @@ class WorkflowRun {
     return 'continue';
   }
 
-  private async act(tool: AnyTool, args: unknown, attemptsMade: number): Promise<StepOutcome> {
-    const maxAttempts = Math.max(attemptsMade + 1, tool.maxAttempts ?? 3);
-    for (let attempt = attemptsMade + 1; ; attempt++) {
-      const started = performance.now();
-      try {
-        const result = await callTool(tool, args, {
-          workflowId: this.id,
-          step: this.step,
-          idempotencyKey: this.idempotencyKey(),
-          attempt,
-          principal: this.record.principal,
-          logger: this.logger,
-          input: this.record.input,
-          get: (key) => this.context.get(key),
-          set: (key, value) => this.context.set(key, value),
-          append: (key, value) => this.context.append(key, value),
-          signal: this.abort.signal,
-        });
-        return await this.recordResult(tool, args, result ?? null, attempt, performance.now() - started);
-      } catch (error) {
-        this.context.discard();
-        if (KeelError.isInstance(error) && (error.code === 'ILLEGAL_TRANSITION' || error.code === 'CONTEXT_TOO_LARGE')) {
-          await this.fail({ code: error.code, message: error.message, tool: tool.name, args, attempts: attempt });
-          return 'stop';
-        }
-        if (KeelError.isInstance(error) && error.code === 'LEASE_LOST') throw error;
-        if (this.abort.signal.aborted) throw error;
-        const outcome = await this.recordFailure(tool, args, error, attempt, maxAttempts, performance.now() - started);
-        if (outcome !== 'retry') return outcome;
+  /**
+   * Runs the decided call through the tool runner until it completes, hands an error to the
+   * decider, falls back, fails, or parks: a wait longer than the runner's threshold (backoff,
+   * an open breaker, a spent rate budget) is a durable timer, not a sleeping worker.
+   */
+  private async act(tool: AnyTool, args: unknown, resumed: ResumedCall): Promise<StepOutcome> {
+    if (resumed.completed) {
+      // The call finished before the worker stopped; only its step was not recorded.
+      return this.recordResult(tool, args, resumed.completed.result, resumed.completed.attempt, 0, { journaled: true });
+    }
+    const { runner } = this.environment;
+    const maxAttempts = Math.max(resumed.attemptsMade + 1, runner.maxAttemptsOf(tool));
+    const firstAttemptAt = resumed.firstAttemptAt ?? this.environment.now();
+    let previousErrorClass = resumed.lastErrorClass as ErrorClass | undefined;
+    for (let attempt = resumed.attemptsMade + 1; ; ) {
+      const blocked = await runner.admit(tool, this.record.principal);
+      if (blocked) {
+        if (await this.waitOrPark(tool, blocked.reason, blocked.waitMs, { message: blocked.message, service: blocked.service, attempt })) continue;
+        return 'stop';
       }
+      const outcome = await runner.attempt(tool, args, this.toolContext(attempt));
+      if (outcome.ok) return this.recordResult(tool, args, outcome.result ?? null, attempt, outcome.durationMs);
+      this.context.discard();
+      if ('blocked' in outcome) {
+        // A half-open breaker with its probe in flight: not an attempt of this call.
+        if (await this.waitOrPark(tool, outcome.blocked.reason, outcome.blocked.waitMs, { message: outcome.blocked.message, service: outcome.blocked.service, attempt })) continue;
+        return 'stop';
+      }
+      if (KeelError.isInstance(outcome.error) && outcome.error.code === 'LEASE_LOST') throw outcome.error;
+      if (this.abort.signal.aborted) throw outcome.error;
+      const decision = runner.retryDecision(tool, outcome, attempt, this.environment.now() - firstAttemptAt, previousErrorClass);
+      const next = await this.afterFailedAttempt(tool, args, outcome, attempt, maxAttempts, decision);
+      if (next !== 'retry') return next;
+      previousErrorClass = outcome.classification.errorClass;
+      attempt++;
     }
   }
 
-  private async recordResult(tool: AnyTool, args: unknown, result: unknown, attempt: number, durationMs: number): Promise<StepOutcome> {
-    const from = this.state;
-    const to = this.transitionFor(tool, result, args);
-    const target = this.agent.states[to]!;
-    const journal: NewJournalEntry[] = [
-      { step: this.step, kind: JournalKind.toolCallCompleted, name: tool.name, status: 'ok', attempt, durationMs, data: { args, result } },
-    ];
-    if (to !== from) journal.push({ step: this.step, kind: JournalKind.stateChanged, name: to, data: { from, to } });
-    const contextBytes = this.context.bytes;
-    const limit = this.agent.maxContextBytes ?? defaultMaxContextBytes;
-    if (contextBytes > limit) {
-      throw new KeelError(
-        'CONTEXT_TOO_LARGE',
-        `Workflow ${this.id} context would grow to ${contextBytes} bytes at step ${this.step} (tool '${tool.name}'), over agent '${this.agent.name}'s limit of ${limit} bytes (maxContextBytes). ` +
-          `Keep large data outside the context and store a reference, or raise maxContextBytes.`,
-        { workflowId: this.id, step: this.step, tool: tool.name },
-      );
-    }
-    const patch: WorkflowPatch = { step: this.step + 1, state: to, contextBytes };
-    if (target.final) Object.assign(patch, this.finishPatch(to, journal, this.step + 1));
-    await this.commit(journal, patch, true);
-    this.history.push({ type: 'tool-result', step: this.step, tool: tool.name, args, result });
-    this.environment.onEvent?.({ type: 'step-completed', workflowId: this.id, step: this.step, state: to, tool: tool.name, outcome: 'ok' });
-    this.state = to;
-    this.step++;
-    return target.final ? 'stop' : 'continue';
+  private toolContext(attempt: number): Omit<ToolContext, 'credentials'> {
+    return {
+      workflowId: this.id,
+      step: this.step,
+      idempotencyKey: this.idempotencyKey(),
+      attempt,
+      principal: this.record.principal,
+      logger: this.logger,
+      input: this.record.input,
+      get: (key) => this.context.get(key),
+      set: (key, value) => this.context.set(key, value),
+      append: (key, value) => this.context.append(key, value),
+      // Only a lost lease cancels a call in flight; a stop request waits for the step to commit.
+      signal: this.abort.signal,
+    };
   }
 
-  private async recordFailure(
+  /** Journals a failed attempt and chooses what follows: retry (now or parked), feed back, fall back, or fail. */
+  private async afterFailedAttempt(
     tool: AnyTool,
     args: unknown,
-    error: unknown,
+    failure: Extract<AttemptResult, { classification: unknown }>,
     attempt: number,
     maxAttempts: number,
-    durationMs: number,
+    decision: RetryDecision,
   ): Promise<StepOutcome | 'retry'> {
-    const errorClass: ErrorClass = classifyError(error);
-    const retry = isRetryable(errorClass) && attempt < maxAttempts;
+    const { runner } = this.environment;
+    const { errorClass } = failure.classification;
     const feedBack = errorClass === 'invalid-input' || errorClass === 'permission-denied';
-    const delayMs = retry ? retryDelayMs(attempt, error) : 0;
-    const next = retry ? `retrying in ${delayMs} ms` : feedBack ? 'the decider sees the error' : 'the workflow fails';
-    const message = `Tool '${tool.name}' failed (${errorClass}, attempt ${attempt} of ${maxAttempts}, workflow ${this.id}, step ${this.step}): ${errorMessage(error)}; ${next}.`;
+    const fallback = !decision.retry && !feedBack ? tool.fallback : undefined;
+    const delayMs = decision.retry ? decision.delayMs : 0;
+    const parks = decision.retry && delayMs > runner.parkAfterMs;
+    // Why the call is not retried, when that is not obvious from the class alone.
+    const notRetried = isRetryable(errorClass) ? ` (${decision.reason})` : '';
+    const next = decision.retry
+      ? parks
+        ? `parked for ${delayMs} ms (${decision.reason}); any worker retries it when due`
+        : decision.reason
+      : feedBack
+        ? 'the decider sees the error'
+        : fallback
+          ? `using the fallback${notRetried}`
+          : `the workflow fails${notRetried}`;
+    // A ToolError's class is its own; other failures say what decided their class (HTTP 503, ECONNRESET).
+    const what = ToolError.isInstance(failure.error) ? failure.message : `${failure.classification.reason}: ${failure.message}`;
+    const message = runner.describe({ tool: tool.name, workflowId: this.id, step: this.step, errorClass, attempt, maxAttempts, what, next });
     const journal: NewJournalEntry[] = [
       {
         step: this.step,
@@ -391,14 +405,28 @@ class WorkflowRun {
         name: tool.name,
         status: errorClass,
         attempt,
-        durationMs,
-        data: { args, errorClass, message, delayMs, final: !retry, details: ToolError.isInstance(error) ? error.details : undefined },
+        durationMs: failure.durationMs,
+        data: {
+          args,
+          errorClass,
+          message,
+          delayMs,
+          parked: parks,
+          final: !decision.retry,
+          classifiedBy: failure.classification.reason,
+          details: ToolError.isInstance(failure.error) ? runner.redactor.redact(failure.error.details) : undefined,
+        },
       },
     ];
     if (tool.sideEffect) journal.push({ step: this.step, kind: JournalKind.rolledBack, name: tool.name, data: { toCheckpoint: this.step, state: this.state } });
-    if (retry) {
-      await this.commit(journal);
+    if (decision.retry) {
       this.environment.onEvent?.({ type: 'tool-attempt-failed', workflowId: this.id, step: this.step, tool: tool.name, attempt, errorClass, delayMs });
+      if (parks) {
+        await this.parkUntil('retry', delayMs, journal, message);
+        return 'stop';
+      }
+      await this.commit(journal);
+      this.logger.warn({ step: this.step, tool: tool.name, attempt, errorClass, delayMs }, message);
       await sleep(delayMs, undefined, { signal: this.abort.signal });
       return 'retry';
     }
@@ -409,8 +437,124 @@ class WorkflowRun {
       this.step++;
       return 'continue';
     }
+    if (fallback) {
+      const used = await this.runFallback(tool, fallback, args, { errorClass, message });
+      if (used) {
+        journal.push({ step: this.step, kind: JournalKind.fallbackUsed, name: tool.name, status: used.kind, data: { ...used.detail, instead: tool.name, errorClass } });
+        await this.commit(journal);
+        return this.recordResult(tool, args, used.result ?? null, attempt, failure.durationMs, { fallback: used.kind });
+      }
+    }
     await this.fail({ code: 'TOOL_FAILED', message, tool: tool.name, args, attempts: attempt, errorClass }, journal);
     return 'stop';
+  }
+
+  /** The tool's fallback result, or undefined when the fallback has nothing to give. */
+  private async runFallback(
+    tool: AnyTool,
+    fallback: ToolFallback,
+    args: unknown,
+    failure: { errorClass: string; message: string },
+  ): Promise<{ kind: string; result: unknown; detail: Record<string, unknown> } | undefined> {
+    if ('value' in fallback) return { kind: 'value', result: fallback.value(args as never, failure), detail: {} };
+    if ('cached' in fallback) {
+      const hit = this.environment.runner.cachedResult(tool, args);
+      return hit && { kind: 'cached', result: hit.result, detail: { ageMs: hit.ageMs } };
+    }
+    const other = this.agent.toolsByName.get(fallback.tool)!;
+    const parsed = other.input.safeParse(args);
+    if (!parsed.success) return undefined;
+    const outcome = await this.environment.runner.attempt(other, parsed.data, this.toolContext(1));
+    if (!outcome.ok) {
+      this.context.discard();
+      return undefined;
+    }
+    return { kind: 'tool', result: outcome.result, detail: { tool: other.name } };
+  }
+
+  /** Waits in the worker when the wait is short; otherwise parks the workflow with a durable wake-up time. */
+  private async waitOrPark(tool: AnyTool, reason: string, waitMs: number, detail: { message: string; service: string; attempt: number }): Promise<boolean> {
+    const parks = waitMs > this.environment.runner.parkAfterMs;
+    const entry: NewJournalEntry = {
+      step: this.step,
+      kind: JournalKind.toolCallDeferred,
+      name: tool.name,
+      status: reason,
+      attempt: detail.attempt,
+      data: { service: detail.service, waitMs, parked: parks, message: detail.message },
+    };
+    if (parks) {
+      await this.parkUntil(reason, waitMs, [entry], `Tool '${tool.name}' cannot run now: ${detail.message}`);
+      return false;
+    }
+    await this.commit([entry]);
+    await sleep(waitMs, undefined, { signal: this.abort.signal });
+    return true;
+  }
+
+  private async parkUntil(waitingFor: string, waitMs: number, journal: NewJournalEntry[], message: string): Promise<void> {
+    const wakeAt = this.environment.now() + waitMs;
+    journal.push({ step: this.step, kind: JournalKind.workflowParked, name: waitingFor, status: 'waiting', data: { wakeAt, message } });
+    await this.commit(journal, { status: 'waiting', waitingFor, wakeAt, releaseLease: true });
+    this.environment.onEvent?.({ type: 'workflow-parked', workflowId: this.id, step: this.step, waitingFor, wakeAt });
+    this.logger.info({ step: this.step, waitingFor, wakeAt }, message);
+  }
+
+  private async recordResult(
+    tool: AnyTool,
+    args: unknown,
+    result: unknown,
+    attempt: number,
+    durationMs: number,
+    how: { journaled?: boolean; fallback?: string } = {},
+  ): Promise<StepOutcome> {
+    const from = this.state;
+    const completed: NewJournalEntry = {
+      step: this.step,
+      kind: JournalKind.toolCallCompleted,
+      name: tool.name,
+      status: 'ok',
+      attempt,
+      durationMs,
+      data: how.fallback ? { args, result, fallback: how.fallback } : { args, result },
+    };
+    const journal: NewJournalEntry[] = how.journaled ? [] : [completed];
+    let to: string;
+    try {
+      to = this.transitionFor(tool, result, args);
+      this.checkContextSize(tool);
+    } catch (error) {
+      // The call happened: the failure record keeps its result, so a resume does not repeat it.
+      this.context.discard();
+      const code = KeelError.isInstance(error) ? error.code : 'INVALID_DEFINITION';
+      const message = KeelError.isInstance(error)
+        ? error.message
+        : `The transition rule of state '${this.state}' for tool '${tool.name}' in agent '${this.agent.name}' threw (workflow ${this.id}, step ${this.step}): ${errorMessage(error)}. Fix the agent definition, then \`keel resume ${this.id}\`; the call's result is kept and the call is not repeated.`;
+      await this.fail({ code, message, tool: tool.name, args, attempts: attempt }, journal);
+      return 'stop';
+    }
+    const target = this.agent.states[to]!;
+    if (to !== from) journal.push({ step: this.step, kind: JournalKind.stateChanged, name: to, data: { from, to } });
+    const patch: WorkflowPatch = { step: this.step + 1, state: to, contextBytes: this.context.bytes };
+    if (target.final) Object.assign(patch, this.finishPatch(to, journal, this.step + 1));
+    await this.commit(journal, patch, true);
+    if (!how.journaled) this.history.push({ type: 'tool-result', step: this.step, tool: tool.name, args, result });
+    this.environment.onEvent?.({ type: 'step-completed', workflowId: this.id, step: this.step, state: to, tool: tool.name, outcome: 'ok' });
+    this.state = to;
+    this.step++;
+    return target.final ? 'stop' : 'continue';
+  }
+
+  private checkContextSize(tool: AnyTool): void {
+    const contextBytes = this.context.bytes;
+    const limit = this.agent.maxContextBytes ?? defaultMaxContextBytes;
+    if (contextBytes <= limit) return;
+    throw new KeelError(
+      'CONTEXT_TOO_LARGE',
+      `Workflow ${this.id} context would grow to ${contextBytes} bytes at step ${this.step} (tool '${tool.name}'), over agent '${this.agent.name}'s limit of ${limit} bytes (maxContextBytes). ` +
+        `Keep large data outside the context and store a reference, or raise maxContextBytes.`,
+      { workflowId: this.id, step: this.step, tool: tool.name },
+    );
   }
 
   private transitionFor(tool: AnyTool, result: unknown, args: unknown): string {

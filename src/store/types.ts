@@ -91,6 +91,10 @@ export const JournalKind = {
   workflowCancelled: 'workflow-cancelled',
   workflowMigrated: 'workflow-migrated',
   modelCallFailed: 'model-call-failed',
+  /** A call could not go yet (open breaker, spent rate budget): waited for, or parked until due. */
+  toolCallDeferred: 'tool-call-deferred',
+  /** A tool's retries were exhausted and its fallback gave the result instead. */
+  fallbackUsed: 'fallback-used',
 } as const;
 export type JournalKind = (typeof JournalKind)[keyof typeof JournalKind];
 
@@ -190,6 +194,8 @@ export interface Store {
   /** Claims the next runnable workflow (pending, due, or running with an expired lease). */
   claim(options: ClaimOptions): Promise<Claim | undefined>;
   renewLease(workflowId: string, owner: string, leaseMs: number): Promise<boolean>;
+  /** The earliest wake-up time of workflows waiting for one of these reasons; undefined when none. */
+  nextWakeAt(waitingFor: readonly string[]): Promise<number | undefined>;
   commit(commit: Commit): Promise<void>;
   /** Operator changes that need no lease (resume, cancel); refused while another worker holds a live lease. */
   updateWorkflow(workflowId: string, patch: WorkflowPatch, journal: NewJournalEntry[]): Promise<WorkflowRecord>;

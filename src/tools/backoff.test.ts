@@ -67,7 +67,7 @@ describe('backoffDelayMs', () => {
 describe('nextRetry', () => {
   it('retries a transient failure with a jittered delay and says why', () => {
     const decision = nextRetry({}, { attempt: 2, elapsedMs: 300, error: transient, random: () => 0.5, now });
-    expect(decision).toEqual({ retry: true, delayMs: 100, reason: 'transient (attempt 2 of 3); retrying in 100 ms (backoff with jitter)' });
+    expect(decision).toEqual({ retry: true, delayMs: 100, reason: 'retrying in 100 ms (backoff with jitter)' });
   });
 
   it('stops when the attempts run out', () => {
@@ -85,7 +85,7 @@ describe('nextRetry', () => {
   it("honours a 429's Retry-After header beyond maxDelayMs", () => {
     const error = Object.assign(new Error('Too Many Requests'), { status: 429, headers: new Headers({ 'retry-after': '20' }) });
     const decision = nextRetry({}, { attempt: 1, elapsedMs: 0, error, random: () => 0.5, now });
-    expect(decision).toEqual({ retry: true, delayMs: 20_000, reason: "rate-limited (attempt 1 of 3); retrying in 20000 ms (the service's Retry-After of 20000 ms)" });
+    expect(decision).toEqual({ retry: true, delayMs: 20_000, reason: "retrying in 20000 ms (the service's Retry-After of 20000 ms)" });
   });
 
   it('reads an HTTP-date Retry-After against the given now', () => {
@@ -116,7 +116,7 @@ describe('nextRetry', () => {
     expect(nextRetry({}, { attempt: 1, elapsedMs: 0, error: expired, random: () => 0.9, now })).toEqual({
       retry: true,
       delayMs: 0,
-      reason: 'auth-expired (attempt 1 of 3); retrying in 0 ms (credentials are refreshed first)',
+      reason: 'retrying in 0 ms (credentials are refreshed first)',
     });
     expect(nextRetry({}, { attempt: 2, elapsedMs: 0, error: expired, previousErrorClass: 'auth-expired', now })).toEqual({
       retry: false,

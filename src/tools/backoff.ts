@@ -89,7 +89,7 @@ export function nextRetry(policy: Partial<BackoffPolicy>, input: RetryInput): Re
     };
   }
   const why = retryAfterMs !== undefined && delayMs === retryAfterMs ? `the service's Retry-After of ${retryAfterMs} ms` : errorClass === 'auth-expired' ? 'credentials are refreshed first' : 'backoff with jitter';
-  return { retry: true, delayMs, reason: `${errorClass} (${attempts}); retrying in ${delayMs} ms (${why})` };
+  return { retry: true, delayMs, reason: `retrying in ${delayMs} ms (${why})` };
 }
 
 /**

@@ -19,6 +19,7 @@ function toolContext(signal: AbortSignal = new AbortController().signal): ToolCo
     signal,
     logger: silentLogger,
     input: null,
+    credentials: async () => 'token-for-tests',
     get: (key) => values[key] as never,
     set: (key, value) => void (values[key] = value),
     append: (key, value) => {

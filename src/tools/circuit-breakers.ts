@@ -66,6 +66,11 @@ export interface ServiceBreaker {
 export interface CircuitBreakers {
   /** The breaker of a service, created on first use with the service's settings. */
   for(service: string): ServiceBreaker;
+  /**
+   * Settings for a service not configured yet (agents declare their services when registered).
+   * Refused once the service's breaker exists, so running workflows never see settings change.
+   */
+  configure(service: string, config: BreakerConfig): void;
   /** Returns a function that removes the listener. */
   onStateChange(listener: BreakerStateListener): () => void;
   /** Counters of every breaker created so far, by service name. */
@@ -120,6 +125,12 @@ export function createCircuitBreakers(options: CircuitBreakersOptions = {}): Cir
         breakers.set(service, breaker);
       }
       return breaker;
+    },
+    configure(service, config) {
+      if (breakers.has(service)) {
+        throw new KeelError('INVALID_DEFINITION', `The circuit breaker of service '${service}' is already in use; its settings cannot change in a running worker. Declare the service's settings once (in createKeel's services or in the first agent that uses it).`);
+      }
+      configs.set(service, validateConfig(service, config));
     },
     onStateChange(listener) {
       listeners.add(listener);

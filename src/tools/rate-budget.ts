@@ -44,6 +44,8 @@ export interface RateBudget {
   take(service: string, userId?: string): Promise<TakeResult>;
   /** Pauses the service for every worker on the store, e.g. for a 429's Retry-After. Never shortens a pause. */
   pause(service: string, ms: number): Promise<void>;
+  /** Settings for a service whose budget is not in use yet; refused once it is. */
+  configure(service: string, config: BudgetConfig): void;
 }
 
 export const rateLimitTable = 'keel_rate_limits';
@@ -161,6 +163,13 @@ class StoreRateBudget implements RateBudget {
     const until = pause && pause.msBeforeNext > 0 ? now + pause.msBeforeNext : 0;
     this.knownPauses.set(service, { until, checkedAt: now });
     return until;
+  }
+
+  configure(service: string, config: BudgetConfig): void {
+    if (this.limiters.has(service)) {
+      throw new KeelError('INVALID_DEFINITION', `The rate budget of service '${service}' is already in use; its settings cannot change in a running worker. Declare the service's budget once (in createKeel's services or in the first agent that uses it).`);
+    }
+    this.configs.set(service, validateBudget(service, config));
   }
 
   private limitersFor(service: string): ServiceLimiters {

@@ -292,6 +292,7 @@ describe('classifyFailure: aborts as callTool delivers them', () => {
   function contextWith(signal: AbortSignal) {
     return {
       workflowId: 'wf_1', step: 1, idempotencyKey: 'wf_1:1', attempt: 1, principal: { id: 'alice' }, signal, logger: silentLogger, input: null,
+    credentials: async () => 'token-for-tests',
       get: () => undefined, set: () => undefined, append: () => undefined,
     };
   }

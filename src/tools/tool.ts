@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { Logger } from '../util/logger.js';
 import type { Principal } from '../store/types.js';
+import type { BackoffPolicy } from './backoff.js';
 import type { ErrorClass } from './tool-error.js';
 
 export interface ToolContext {
@@ -25,7 +26,21 @@ export interface ToolContext {
   set(key: string, value: unknown): void;
   /** Appends to a context list; stored item by item so long lists stay cheap to grow. */
   append(key: string, value: unknown): void;
+  /**
+   * A current access token for the tool's service, from the service's credential provider:
+   * refreshed before expiry, and after the service rejects it (an auth-expired error).
+   */
+  credentials(): Promise<string>;
 }
+
+/** What a tool falls back to when its retries are exhausted; the journal records the use. */
+export type ToolFallback =
+  /** Another tool of the agent, called with the same arguments (its own fallback is not used). */
+  | { tool: string }
+  /** The last result this worker got from the tool for the same arguments, if not older than maxAgeMs. */
+  | { cached: true; maxAgeMs?: number }
+  /** A degraded value computed from the arguments and the failure. */
+  | { value: (args: never, failure: { errorClass: string; message: string }) => unknown };
 
 export interface ToolDefinition<Schema extends z.ZodType = z.ZodType, Result = unknown> {
   name: string;
@@ -33,8 +48,13 @@ export interface ToolDefinition<Schema extends z.ZodType = z.ZodType, Result = u
   input: Schema;
   /** True when the tool changes the world (pays, sends, deletes): checkpointed, never run twice. */
   sideEffect?: boolean;
-  /** Attempts for a transient failure, including the first (default 3). */
+  /** Attempts for a transient failure, including the first (default 3; `retry.maxAttempts` wins). */
   maxAttempts?: number;
+  /** The downstream service the tool calls: its circuit breaker, rate budget and credentials apply. */
+  service?: string;
+  /** Backoff: attempts, base and largest delay, and the cap on total time for one call. */
+  retry?: Partial<BackoffPolicy>;
+  fallback?: ToolFallback;
   /** Per-attempt timeout in ms (default 30 s). */
   timeoutMs?: number;
   /**

@@ -28,6 +28,7 @@ export function startDemoProgress(writer: Writer, claims: readonly DemoClaim[]):
   let finished = 0;
   return {
     onEvent(event) {
+      if (event.type === 'breaker-changed') return;
       const workflowId = event.type === 'workflow-stopped' ? event.workflow.id : event.workflowId;
       const index = indexOf.get(workflowId);
       if (index === undefined) return;
@@ -42,8 +43,10 @@ export function startDemoProgress(writer: Writer, claims: readonly DemoClaim[]):
       if (!live) return;
       if (event.type === 'step-completed') {
         live.update(index, claimLine(claim, 'running', `${event.state.padEnd(9)}  step ${event.step + 1}  ${event.tool} ${event.outcome === 'ok' ? 'done' : 'failed'}`));
-      } else {
+      } else if (event.type === 'tool-attempt-failed') {
         live.update(index, claimLine(claim, 'running', `retrying ${event.tool} (${event.errorClass}, attempt ${event.attempt}) in ${event.delayMs} ms`));
+      } else {
+        live.update(index, claimLine(claim, 'waiting', `parked (${event.waitingFor}) until ${new Date(event.wakeAt).toISOString().slice(11, 19)}Z`));
       }
     },
   };

@@ -148,6 +148,13 @@ export class SqliteStore implements Store {
     return this.statements.renewLease.run({ id: workflowId, owner, expires: now + leaseMs, now }).changes === 1;
   }
 
+  async nextWakeAt(waitingFor: readonly string[]): Promise<number | undefined> {
+    const row = this.db
+      .prepare(`SELECT min(wake_at) AS wake FROM workflows WHERE status = 'waiting' AND wake_at IS NOT NULL AND waiting_for IN (SELECT value FROM json_each(?))`)
+      .get(JSON.stringify(waitingFor)) as { wake: number | null };
+    return row.wake ?? undefined;
+  }
+
   async commit(commit: Commit): Promise<void> {
     this.commitTransaction(commit, this.clock.now());
   }
