@@ -9,7 +9,7 @@ export interface BenchArgs {
   json: boolean;
   quick: boolean;
   help: boolean;
-  /** In the order S1, S2, S3, whatever order they were given in. */
+  /** In the order S1, S2, S3, runner, audit, whatever order they were given in. */
   scenarios: ScenarioName[];
 }
 
@@ -35,6 +35,9 @@ Scenarios:
       with synchronous=NORMAL and FULL
   s2  growing state: 2,000 steps, each appending a 1 KB message to the context
   s3  many workflows: 200 workflows x 20 steps, 16 in flight at once, in one process
+  runner  the tool runner's overhead per successful call of a no-op tool, against calling
+          it directly: no service, a service with a breaker, a service with a SQLite rate budget
+  audit   keel audit verify over an audit log of 1,000,000 entries (written first, not timed)
 
 Targets are printed as met or not met; they are never asserted.`;
 

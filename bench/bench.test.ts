@@ -9,10 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { genesisHash } from '../src/audit/audit-entry.js';
+import { hashAuditEntry } from '../src/audit/chain.js';
 import { BenchUsageError, parseBenchArgs } from './bench-args.js';
 import { runFloorLoop } from './floor.js';
 import { runKeelLoop } from './keel-scenarios.js';
 import { formatReport } from './report.js';
+import { RunnerVariant } from './runner-overhead.js';
 import { BenchSystem, runBench, type BenchResult, type StepRow } from './scenarios.js';
 import { BenchDurability, quickSizes } from './workload.js';
 
@@ -21,7 +24,7 @@ describe('npm run bench --quick', () => {
   const progress: string[] = [];
 
   beforeAll(async () => {
-    result = await runBench({ sizes: quickSizes, quick: true, scenarios: ['s1', 's2', 's3'], log: (line) => progress.push(line) });
+    result = await runBench({ sizes: quickSizes, quick: true, scenarios: ['s1', 's2', 's3', 'runner'], log: (line) => progress.push(line) });
   });
 
   it('S1 has a row per system and durability, with positive figures', () => {
@@ -94,6 +97,27 @@ describe('npm run bench --quick', () => {
     }
   });
 
+  it('runner times the direct call and each runner variant, with overheads against the direct call', () => {
+    const runner = result.runner!;
+    expect(runner).toMatchObject({ calls: quickSizes.runnerCalls, warmupCalls: quickSizes.runnerWarmupCalls, rounds: quickSizes.runnerRounds });
+    expect(runner.rows.map((row) => row.variant)).toEqual([RunnerVariant.direct, RunnerVariant.runner, RunnerVariant.service, RunnerVariant.rateBudget]);
+    const [direct, ...throughRunner] = runner.rows;
+    expect(direct!.overhead).toBeNull();
+    for (const row of runner.rows) {
+      expect(row.call.count).toBe(quickSizes.runnerCalls);
+      for (const figure of [row.call.meanUs, row.call.p50Us, row.call.p99Us]) expectPositive(figure);
+      expect(row.call.p50Us).toBeLessThanOrEqual(row.call.p99Us);
+      expect(row.measures.length).toBeGreaterThan(20);
+    }
+    for (const row of throughRunner) {
+      expect(row.overhead).toEqual({
+        meanUs: row.call.meanUs - direct!.call.meanUs,
+        p50Us: row.call.p50Us - direct!.call.p50Us,
+        p99Us: row.call.p99Us - direct!.call.p99Us,
+      });
+    }
+  });
+
   it('reports every target with its figure and a met flag', () => {
     expect(result.targets.map((target) => target.name)).toEqual([
       "S1 NORMAL: Keel's per-step overhead at most 1/5 of LangGraph's with equal durability",
@@ -101,7 +125,9 @@ describe('npm run bench --quick', () => {
       "S1 FULL: Keel's per-step overhead at most 1/5 of LangGraph's with equal durability",
       "S1 FULL: Keel's per-step overhead within 3x of the floor",
       `S2: Keel's per-step overhead (step minus model decision) at step ${quickSizes.s2Probes.at(-1)} within 1.5x of step ${quickSizes.s2Probes[0]}`,
+      "Runner: the tool runner's mean overhead per successful call (service with breaker, no rate budget) under 50 µs",
     ]);
+    expect(result.targets.map((target) => target.unit)).toEqual(['ratio', 'ratio', 'ratio', 'ratio', 'ratio', 'microseconds']);
     for (const target of result.targets) {
       expectPositive(target.figure);
       expect(target.met).toBe(target.figure <= target.limit);
@@ -110,7 +136,7 @@ describe('npm run bench --quick', () => {
 
   it('prints every row with what it measures, and survives a JSON round trip', () => {
     const report = formatReport(result);
-    for (const row of [...result.s1!.rows, ...result.s2!.rows, ...result.s3!.rows]) expect(report).toContain(`${row.label}: ${row.measures}`);
+    for (const row of [...result.s1!.rows, ...result.s2!.rows, ...result.s3!.rows, ...result.runner!.rows]) expect(report).toContain(`${row.label}: ${row.measures}`);
     expect(report.match(/\[(met|NOT met)\]/g)).toHaveLength(result.targets.length);
     expect(JSON.parse(JSON.stringify(result))).toEqual(result);
     expect(progress.length).toBeGreaterThan(0);
@@ -126,7 +152,7 @@ describe('the floor', () => {
     rmSync(directory, { recursive: true, force: true });
   });
 
-  it('writes the journal and workflows rows a Keel run of the same length writes', async () => {
+  it('writes the rows a Keel run of the same length writes, in every table', async () => {
     const steps = 5;
     await runKeelLoop({ path: join(directory, 'keel.db'), steps, durability: 'normal' });
     await runFloorLoop({ path: join(directory, 'floor.db'), steps, durability: 'normal' });
@@ -134,24 +160,28 @@ describe('the floor', () => {
     expect(keel.journal).toHaveLength(2 * steps + 3);
     expect(floor.journal).toEqual(keel.journal);
     expect(floor.workflows).toEqual(keel.workflows);
-    expect(floor.contextRows).toBe(keel.contextRows);
+    expect(floor.audit).toEqual(keel.audit);
+    expect(floor.rowCounts).toEqual(keel.rowCounts);
+    // The floor's audit rows form a valid chain, so it pays for the same hashing Keel does.
+    expect(floor.auditHashesValid).toBe(true);
   });
 });
 
 describe('bench flags', () => {
-  it('runs every scenario by default, in S1, S2, S3 order', () => {
-    expect(parseBenchArgs([])).toEqual({ json: false, quick: false, help: false, scenarios: ['s1', 's2', 's3'] });
+  it('runs every scenario by default, in S1, S2, S3, runner, audit order', () => {
+    expect(parseBenchArgs([])).toEqual({ json: false, quick: false, help: false, scenarios: ['s1', 's2', 's3', 'runner', 'audit'] });
   });
 
   it('takes scenarios repeated or as a comma list', () => {
     expect(parseBenchArgs(['--json', '--quick', '--scenario', 's3', '--scenario=S1,s3']).scenarios).toEqual(['s1', 's3']);
     expect(parseBenchArgs(['--scenario', 's2']).scenarios).toEqual(['s2']);
+    expect(parseBenchArgs(['--scenario', 'runner,s1']).scenarios).toEqual(['s1', 'runner']);
   });
 
   it('refuses unknown flags and scenarios, naming them', () => {
     expect(() => parseBenchArgs(['--fast'])).toThrow(BenchUsageError);
     expect(() => parseBenchArgs(['--fast'])).toThrow(/--fast[\s\S]*Valid options: --json, --quick/);
-    expect(() => parseBenchArgs(['--scenario', 's4'])).toThrow(/Unknown scenario 's4'.*s1, s2, s3/);
+    expect(() => parseBenchArgs(['--scenario', 's4'])).toThrow(/Unknown scenario 's4'.*s1, s2, s3, runner/);
     expect(() => parseBenchArgs(['s1'])).toThrow(BenchUsageError);
   });
 });
@@ -188,14 +218,43 @@ function readRows(path: string) {
     const workflows = (database.prepare('SELECT * FROM workflows').all() as Record<string, unknown>[]).map(
       ({ id, agent_version, created_at, updated_at, ...rest }) => ({ ...rest, hasVersion: typeof agent_version === 'string', times: [typeof created_at, typeof updated_at] }),
     );
-    const contextRows = (database.prepare('SELECT count(*) AS n FROM context').get() as { n: number }).n;
-    return { journal, workflows, contextRows };
+    const auditRows = database.prepare('SELECT * FROM audit ORDER BY seq').all() as Record<string, unknown>[];
+    const audit = auditRows.map((row) => ({
+      seq: row.seq,
+      kind: row.kind,
+      actor: row.actor,
+      step: row.step,
+      subject: row.subject,
+      outcome: row.outcome,
+      data: shapeOf(JSON.parse(String(row.data))),
+    }));
+    const auditHashesValid = auditRows.every((row, index) => {
+      const sealed = {
+        seq: Number(row.seq),
+        at: Number(row.at),
+        kind: String(row.kind),
+        actor: String(row.actor),
+        workflowId: row.workflow_id as string | null,
+        step: row.step as number | null,
+        subject: row.subject as string | null,
+        outcome: row.outcome as string | null,
+        dataJson: String(row.data),
+        prevHash: String(row.prev_hash),
+      };
+      return sealed.prevHash === (index === 0 ? genesisHash : auditRows[index - 1]!.hash) && row.hash === hashAuditEntry(sealed);
+    });
+    // Every table with rows, so rows Keel starts writing elsewhere (context, a new table) show up here.
+    const tables = database.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[];
+    const rowCounts = Object.fromEntries(
+      tables.map(({ name }) => [name, (database.prepare(`SELECT count(*) AS n FROM "${name}"`).get() as { n: number }).n]).filter(([, count]) => count !== 0),
+    );
+    return { journal, workflows, audit, auditHashesValid, rowCounts };
   } finally {
     database.close();
   }
 }
 
-/** Keys and values, with the values that vary by run (measured durations, token counts, version hashes) reduced to their kind. */
+/** Keys and values, with the values that vary by run (measured durations, token counts, version hashes) reduced to their kind; the result fingerprint does not vary. */
 function shapeOf(value: unknown, key = ''): unknown {
   if (Array.isArray(value)) return value.map((item) => shapeOf(item));
   if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, shapeOf(item, name)]));

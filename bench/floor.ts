@@ -9,13 +9,16 @@
 //   2. the tool's result: the workflows row (step, state, context size, lease) and a
 //      'tool-call-completed' journal row, plus 'state-changed' and 'workflow-completed' rows and
 //      the completed status on the last step.
-// S1's tool changes no context, so Keel writes no context rows there and neither does the floor.
-// The schema comes from Keel's own migrations; bench.test.ts checks that a Keel run and a floor
-// run of the same length leave the same journal and workflows rows.
+// Each journal row Keel audits also gets its hash-chained audit row (floor-audit.ts), in the same
+// IMMEDIATE transaction. S1's tool changes no context, so Keel writes no context rows there and
+// neither does the floor. The schema comes from Keel's own migrations; bench.test.ts checks that
+// a Keel run and a floor run of the same length leave the same rows in every table.
 
 import Database from 'better-sqlite3';
+import { AuditKind } from '../src/audit/audit-entry.js';
 import { JournalKind } from '../src/index.js';
 import { sqliteMigrations } from '../src/store/sqlite/migrations.js';
+import { FloorAuditChain, resultFingerprint } from './floor-audit.js';
 import { BenchDurability, databaseBytes, loopAgentName, StepLog, synchronousName, workToolName, type StepSeries } from './workload.js';
 
 export interface FloorLoopOptions {
@@ -32,6 +35,7 @@ export interface FloorLoopOptions {
 
 const workflowId = 'wf_floor';
 const owner = 'floor-worker';
+const principal = 'anonymous';
 const leaseMs = 30_000;
 /** Shaped like Keel's version ids (definition version # hash of the definition). */
 const agentVersion = '1#f100f100f100';
@@ -40,34 +44,51 @@ export async function runFloorLoop(options: FloorLoopOptions): Promise<StepSerie
   const database = openFloorDatabase(options.path, options.durability);
   try {
     const statements = prepare(database);
+    const audit = new FloorAuditChain(database, workflowId, principal);
     const log = new StepLog();
     log.start();
     database.transaction(() => {
       const now = Date.now();
-      statements.insertWorkflow.run({ id: workflowId, agent: loopAgentName, agent_version: agentVersion, principal: '{"id":"anonymous"}', input: JSON.stringify({ steps: options.steps }), state: 'working', now });
-      statements.insertJournal.run(journalRow(0, JournalKind.workflowStarted, loopAgentName, 'pending', { agentVersion: agentVersion, principal: 'anonymous', state: 'working' }, now));
-    })();
+      const started = { agentVersion, principal, state: 'working' };
+      statements.insertWorkflow.run({ id: workflowId, agent: loopAgentName, agent_version: agentVersion, principal: JSON.stringify({ id: principal }), input: JSON.stringify({ steps: options.steps }), state: 'working', now });
+      statements.insertJournal.run(journalRow(0, JournalKind.workflowStarted, loopAgentName, 'pending', started, now));
+      audit.append([{ kind: AuditKind.workflowStarted, step: 0, subject: loopAgentName, outcome: 'pending', data: { agent: loopAgentName, ...started } }], now);
+    }).immediate();
     statements.takeLease.run({ id: workflowId, owner, expires: Date.now() + leaseMs, now: Date.now() });
 
     const decide = database.transaction((step: number) => {
       const now = Date.now();
+      const decision = decisionRecord(step);
       expectLeaseHeld(statements.touchLease.run({ id: workflowId, owner, now, lease_expires_at: now + leaseMs }).changes);
-      statements.insertJournal.run({ ...journalRow(step, JournalKind.actionDecided, workToolName, 'model', { decision: decisionRecord(step) }, now), duration_ms: 0.21, tokens_in: 180, tokens_out: 24 });
+      statements.insertJournal.run({ ...journalRow(step, JournalKind.actionDecided, workToolName, 'model', { decision }, now), duration_ms: decision.durationMs, tokens_in: 180, tokens_out: 24 });
+      const { tool, ...audited } = decision;
+      audit.append([{ kind: AuditKind.decisionMade, step, subject: tool, outcome: 'decided', data: sortedKeys(audited) }], now);
     });
     const record = database.transaction((step: number) => {
       const now = Date.now();
       const args = { step };
       const result = { step, done: step + 1 >= options.steps };
-      const completed = { ...journalRow(step, JournalKind.toolCallCompleted, workToolName, 'ok', { args, result }, now), attempt: 1, duration_ms: 0.05 };
+      const durationMs = 0.05;
+      const completed = { ...journalRow(step, JournalKind.toolCallCompleted, workToolName, 'ok', { args, result }, now), attempt: 1, duration_ms: durationMs };
+      const called = { kind: AuditKind.toolCalled, step, subject: workToolName, outcome: 'ok', data: { args, attempt: 1, durationMs, result: resultFingerprint(JSON.stringify({ done: result.done, step })) } };
       if (!result.done) {
         expectLeaseHeld(statements.recordStep.run({ id: workflowId, owner, now, state: 'working', step: step + 1, context_bytes: 0, lease_expires_at: now + leaseMs }).changes);
         statements.insertJournal.run(completed);
+        audit.append([called], now);
         return;
       }
       expectLeaseHeld(statements.recordLastStep.run({ id: workflowId, owner, now, status: 'completed', state: 'done', step: step + 1, outcome: 'done', context_bytes: 0 }).changes);
       statements.insertJournal.run(completed);
       statements.insertJournal.run(journalRow(step, JournalKind.stateChanged, 'done', null, { from: 'working', to: 'done' }, now));
       statements.insertJournal.run(journalRow(step + 1, JournalKind.workflowCompleted, 'done', 'completed', { outcome: 'done' }, now));
+      audit.append(
+        [
+          called,
+          { kind: AuditKind.stateChanged, step, subject: 'done', outcome: null, data: { from: 'working', to: 'done' } },
+          { kind: AuditKind.workflowCompleted, step: step + 1, subject: 'done', outcome: 'completed', data: { outcome: 'done' } },
+        ],
+        now,
+      );
     });
 
     for (let step = 0; step < options.steps; step++) {
@@ -77,8 +98,8 @@ export async function runFloorLoop(options: FloorLoopOptions): Promise<StepSerie
         log.addModel(performance.now() - deciding);
       }
       const started = performance.now();
-      decide(step);
-      record(step);
+      decide.immediate(step);
+      record.immediate(step);
       log.addWrite(performance.now() - started);
       log.endStep();
     }
@@ -150,6 +171,16 @@ function decisionRecord(step: number) {
     reasoning: `Scripted step ${step}: ${workToolName}.`,
     confidence: 0.95,
   };
+}
+
+/** The object with its keys in sorted order, nested objects too, so JSON.stringify writes its canonical JSON. */
+function sortedKeys<T extends object>(value: T): T {
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    const item = (value as Record<string, unknown>)[key];
+    sorted[key] = item !== null && typeof item === 'object' && !Array.isArray(item) ? sortedKeys(item) : item;
+  }
+  return sorted as T;
 }
 
 function expectLeaseHeld(changes: number): void {

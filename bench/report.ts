@@ -2,6 +2,8 @@
 // each row measures, the ratios Keel is compared by, and the targets marked met or not met.
 // Formatting only; no figures are computed here beyond unit conversions.
 
+import type { AuditVerifyResult } from './audit-verify.js';
+import type { RunnerResult } from './runner-overhead.js';
 import type { BenchResult, S1Result, S2Result, S3Result, StepRow } from './scenarios.js';
 import type { Target } from './targets.js';
 
@@ -15,6 +17,8 @@ export function formatReport(result: BenchResult): string {
   if (result.s1) lines.push('', ...formatS1(result.s1, result));
   if (result.s2) lines.push('', ...formatS2(result.s2));
   if (result.s3) lines.push('', ...formatS3(result.s3));
+  if (result.runner) lines.push('', ...formatRunner(result.runner));
+  if (result.audit) lines.push('', ...formatAudit(result.audit));
   if (result.targets.length > 0) lines.push('', ...formatTargets(result.targets));
   lines.push('', `Bench took ${result.totalSeconds.toFixed(1)} s.`);
   return lines.join('\n');
@@ -104,11 +108,51 @@ function formatS3(s3: S3Result): string[] {
   );
 }
 
+function formatRunner(runner: RunnerResult): string[] {
+  const rows = runner.rows.map((row) => [
+    row.label,
+    String(row.call.count),
+    us(row.call.meanUs),
+    us(row.call.p50Us),
+    us(row.call.p99Us),
+    us(row.overhead?.meanUs),
+    us(row.overhead?.p50Us),
+    us(row.overhead?.p99Us),
+  ]);
+  return section('Runner  Tool runner overhead per successful call of a no-op tool, in process, against calling the tool directly; no journal or audit writes.', [
+    `${runner.calls} calls per row after ${runner.warmupCalls} warm-up calls, in ${runner.rounds} rounds in which the rows take turns; one call at a time.`,
+    'call = one awaited call; overhead = the row minus the direct call (mean - mean, p50 - p50, p99 - p99).',
+    '',
+    ...table(['row', 'calls', 'call mean', 'p50', 'p99', 'overhead mean', 'p50', 'p99'], rows, ['left', ...Array<Align>(7).fill('right')]),
+    '(times in µs)',
+    '',
+    'What each row measures:',
+    ...runner.rows.map((row) => `  ${row.label}: ${row.measures}`),
+  ]);
+}
+
+function formatAudit(audit: AuditVerifyResult): string[] {
+  return section('Audit  keel audit verify: every entry of a hash-chained audit log read from SQLite, rehashed and linked to the one before.', [
+    `${audit.entries} entries (${fixed(audit.databaseBytes / 2 ** 20, 0)} MiB database), written first in batches of 10,000 (not part of the figure).`,
+    '',
+    ...table(['entries', 'verify s', 'entries/s', 'write s', 'intact'], [[String(audit.entries), fixed(audit.verifyMs / 1000, 2), fixed(audit.entriesPerSecond, 0), fixed(audit.writeMs / 1000, 1), audit.ok ? 'yes' : 'NO']], [
+      'right',
+      'right',
+      'right',
+      'right',
+      'left',
+    ]),
+  ]);
+}
+
 function formatTargets(targets: Target[]): string[] {
-  return [
-    'Targets (reported, never asserted)',
-    ...targets.map((target) => `  ${target.met ? '[met]    ' : '[NOT met]'} ${target.name}: ${times(target.figure)} (limit ${target.limit}x)`),
-  ];
+  const figure = (target: Target) =>
+    target.unit === 'microseconds'
+      ? `${us(target.figure)} µs (limit ${target.limit} µs)`
+      : target.unit === 'seconds'
+        ? `${fixed(target.figure, 2)} s (limit ${target.limit} s)`
+        : `${times(target.figure)} (limit ${target.limit}x)`;
+  return ['Targets (reported, never asserted)', ...targets.map((target) => `  ${target.met ? '[met]    ' : '[NOT met]'} ${target.name}: ${figure(target)}`)];
 }
 
 function uniqueMeasures(rows: StepRow[]): string[] {
@@ -133,6 +177,10 @@ function table(headers: string[], rows: string[][], align: Align[]): string[] {
 
 function ms(value: number | undefined): string {
   return value === undefined ? '-' : fixed(value, 3);
+}
+
+function us(value: number | undefined): string {
+  return value === undefined ? '-' : fixed(value, 2);
 }
 
 function times(ratio: number): string {

@@ -13,8 +13,10 @@ import { cpus, totalmem } from 'node:os';
 import { runFloorLoop } from './floor.js';
 import { measureDecisionCost, runKeelLoop, runKeelMany, standaloneDecisions } from './keel-scenarios.js';
 import { runLangGraphLoop, runLangGraphMany } from './langgraph-scenarios.js';
+import { runRunnerOverhead, type RunnerResult } from './runner-overhead.js';
 import { summarize, windowMedian, type Summary } from './stats.js';
 import { evaluateTargets, type Target } from './targets.js';
+import { runAuditVerify, type AuditVerifyResult } from './audit-verify.js';
 import { BenchDurability, oneKbMessage, withTempDatabase, type ScenarioSizes, type StepSeries, type ThroughputRun } from './workload.js';
 
 export const BenchSystem = { keel: 'keel', langgraph: 'langgraph', floor: 'floor', floorWithModel: 'floor-with-model', aiSdk: 'ai-sdk' } as const;
@@ -111,7 +113,8 @@ const measures = {
   langgraphEqual:
     "StateGraph agent -> tools loop with SqliteSaver on a WAL file with Keel's synchronous setting, invoked with durability 'sync'; a step = both nodes and their checkpoints.",
   langgraphDefaults: "The same graph as SqliteSaver.fromConnString opens the file, LangGraph's default durability ('async': checkpoints written while the next node runs).",
-  floor: "Keel's rows for a step (two transactions: workflows update + action-decided row; workflows update + tool-call-completed row) written with better-sqlite3 alone; no model, no tool.",
+  floor:
+    "Keel's rows for a step written with better-sqlite3 alone (two IMMEDIATE transactions: workflows update + action-decided row + its audit row; workflows update + tool-call-completed row + its audit row); no model, no tool.",
   floorWithModel:
     "Diagnostic: the floor's writes, each step preceded by Keel's model decision (modelDecider, no store), so the writes run under the memory and garbage-collector load Keel's commits run under.",
   decisionAlone: 'modelDecider.decide with the same 40-observation history and no store: the model cost both systems pay every step.',
@@ -294,7 +297,17 @@ function throughputRow(system: BenchSystem, label: string, measuresText: string,
   };
 }
 
-export const ScenarioName = { s1: 's1', s2: 's2', s3: 's3' } as const;
+async function runRunner(sizes: ScenarioSizes, log: Log): Promise<RunnerResult> {
+  log(`Runner: ${sizes.runnerWarmupCalls} warm-up and ${sizes.runnerCalls} measured calls per variant, in ${sizes.runnerRounds} rounds`);
+  return runRunnerOverhead(sizes);
+}
+
+async function runAudit(sizes: ScenarioSizes, log: Log): Promise<AuditVerifyResult> {
+  log(`Audit: writing ${sizes.auditEntries} audit entries, then verifying them as keel audit verify does`);
+  return withTempDatabase((path) => runAuditVerify({ path, entries: sizes.auditEntries, log }));
+}
+
+export const ScenarioName = { s1: 's1', s2: 's2', s3: 's3', runner: 'runner', audit: 'audit' } as const;
 export type ScenarioName = (typeof ScenarioName)[keyof typeof ScenarioName];
 
 export interface BenchResult {
@@ -305,6 +318,8 @@ export interface BenchResult {
   s1?: S1Result;
   s2?: S2Result;
   s3?: S3Result;
+  runner?: RunnerResult;
+  audit?: AuditVerifyResult;
   targets: Target[];
   totalSeconds: number;
 }
@@ -315,6 +330,8 @@ export async function runBench(options: { sizes: ScenarioSizes; quick: boolean; 
   const s1 = options.scenarios.includes(ScenarioName.s1) ? await runS1(options.sizes, options.log) : undefined;
   const s2 = options.scenarios.includes(ScenarioName.s2) ? await runS2(options.sizes, options.log) : undefined;
   const s3 = options.scenarios.includes(ScenarioName.s3) ? await runS3(options.sizes, options.log) : undefined;
+  const runner = options.scenarios.includes(ScenarioName.runner) ? await runRunner(options.sizes, options.log) : undefined;
+  const audit = options.scenarios.includes(ScenarioName.audit) ? await runAudit(options.sizes, options.log) : undefined;
   return {
     quick: options.quick,
     environment,
@@ -322,7 +339,9 @@ export async function runBench(options: { sizes: ScenarioSizes; quick: boolean; 
     ...(s1 && { s1 }),
     ...(s2 && { s2 }),
     ...(s3 && { s3 }),
-    targets: evaluateTargets({ s1, s2 }),
+    ...(runner && { runner }),
+    ...(audit && { audit }),
+    targets: evaluateTargets({ s1, s2, runner, audit }),
     totalSeconds: (performance.now() - startedAt) / 1000,
   };
 }

@@ -27,6 +27,13 @@ export interface ScenarioSizes {
   s3Workflows: number;
   s3StepsPerWorkflow: number;
   s3Concurrency: number;
+  /** Measured calls per variant of the runner scenario, made in `runnerRounds` rounds (it must divide them). */
+  runnerCalls: number;
+  /** Calls per variant made (and thrown away) before the runner scenario measures. */
+  runnerWarmupCalls: number;
+  runnerRounds: number;
+  /** Entries in the audit log the audit scenario writes and then verifies. */
+  auditEntries: number;
 }
 
 export const fullSizes: ScenarioSizes = {
@@ -39,6 +46,10 @@ export const fullSizes: ScenarioSizes = {
   s3Workflows: 200,
   s3StepsPerWorkflow: 20,
   s3Concurrency: 16,
+  runnerCalls: 20_000,
+  runnerWarmupCalls: 5_000,
+  runnerRounds: 20,
+  auditEntries: 1_000_000,
 };
 
 /** Small enough for a test run; the same code paths as the full bench. */
@@ -52,6 +63,10 @@ export const quickSizes: ScenarioSizes = {
   s3Workflows: 8,
   s3StepsPerWorkflow: 4,
   s3Concurrency: 3,
+  runnerCalls: 400,
+  runnerWarmupCalls: 100,
+  runnerRounds: 4,
+  auditEntries: 2_000,
 };
 
 /** The agent's name in both systems. */

@@ -29,6 +29,11 @@ export const ErrorCode = {
   STORE_UNAVAILABLE: { source: 'system', exitCode: 2 },
   STORE_CORRUPT: { source: 'system', exitCode: 2 },
   STORE_TOO_NEW: { source: 'user', exitCode: 2 },
+  /** A tool call the principal's grants do not cover, for an agent that fails on a denial (onPermissionDenied: 'fail'). */
+  PERMISSION_DENIED: { source: 'user', exitCode: 1 },
+  UNKNOWN_GRANT: { source: 'user', exitCode: 2 },
+  /** An operator policy (KEEL_POLICIES, createKeel({ security: { policies } })) that Keel cannot use. */
+  INVALID_POLICY: { source: 'user', exitCode: 2 },
 } as const satisfies Record<string, { source: ErrorSource; exitCode: number }>;
 export type ErrorCode = keyof typeof ErrorCode;
 

@@ -32,6 +32,8 @@ const minimumLandedKills = 5;
 const maximumKills = 16;
 /** A kill lands this long (ms, seeded random) after the worker is seen holding a lease. */
 const killDelayMs = { min: 30, max: 350 };
+/** Calls per second the workers together may make to the payments service. */
+const paymentsRate = 100;
 
 interface WorkerRun {
   child: ChildProcess;
@@ -42,8 +44,8 @@ interface WorkerRun {
 interface Kill {
   pid: number;
   afterMs: number;
-  /** Workflows the worker held, with their state, when it died. */
-  inFlight: { id: string; state: string; step: number }[];
+  /** Workflows the worker held, with their state, when it died; `paying`: its pay_claim was decided and not yet recorded. */
+  inFlight: { id: string; state: string; step: number; paying: boolean }[];
 }
 
 interface WorkflowRow {
@@ -96,7 +98,9 @@ async function submitBatch(samples: readonly SampleClaim[]): Promise<WorkflowRec
 }
 
 function startWorker(...extra: string[]): WorkerRun {
-  const environment: NodeJS.ProcessEnv = { ...process.env, EXPENSE_PAYMENTS_URL: payments.url, KEEL_LOG_LEVEL: 'warn' };
+  // The workers share the payments rate budget through the database; a generous one here, so
+  // the kills land in every step rather than mostly in calls waiting for their turn.
+  const environment: NodeJS.ProcessEnv = { ...process.env, EXPENSE_PAYMENTS_URL: payments.url, EXPENSE_PAYMENTS_RATE: String(paymentsRate), KEEL_LOG_LEVEL: 'warn' };
   delete environment.KEEL_MODEL;
   delete environment.KEEL_DB;
   const child = spawn(process.execPath, [keelBin, 'worker', '--db', databasePath, '--concurrency', '4', '--lease-ms', String(leaseMs), '--max-recoveries', '20', ...extra], {
@@ -133,6 +137,12 @@ function rows(): WorkflowRow[] {
 /** Keel's worker ids are `<host>:<pid>:<random>`. */
 function heldBy(pid: number): WorkflowRow[] {
   return rows().filter((row) => row.status === 'running' && row.lease_owner?.split(':').at(-2) === String(pid));
+}
+
+/** Whether the workflow's current step is a decided pay_claim: a kill now lands mid-payment. */
+function payingAt(row: Pick<WorkflowRow, 'id' | 'step'>): boolean {
+  const decided = database().prepare("SELECT 1 FROM journal WHERE workflow_id = ? AND step = ? AND kind = 'action-decided' AND name = 'pay_claim'").get(row.id, row.step);
+  return decided !== undefined;
 }
 
 function allFinished(): boolean {
@@ -184,8 +194,10 @@ describe('crash recovery with SIGKILLed worker processes', () => {
     const kills: Kill[] = [];
 
     // Kill workers until enough kills landed while they held work, and at least one landed while
-    // a claim was being paid: that is the step where a lost key would pay twice.
-    const enough = () => kills.filter((kill) => kill.inFlight.length > 0).length >= minimumLandedKills && kills.some((kill) => kill.inFlight.some((row) => row.state === 'payment'));
+    // a claim was being paid (its pay_claim decided, not yet recorded): that is the step where a
+    // lost key would pay twice. Being in state 'payment' is not enough: a worker that recovered
+    // a workflow there may not have decided yet.
+    const enough = () => kills.filter((kill) => kill.inFlight.length > 0).length >= minimumLandedKills && kills.some((kill) => kill.inFlight.some((row) => row.paying));
     while (!enough() && kills.length < maximumKills) {
       const run = startWorker();
       if (!(await untilWorking(run))) {
@@ -197,7 +209,7 @@ describe('crash recovery with SIGKILLed worker processes', () => {
       await delay(afterMs);
       run.child.kill('SIGKILL');
       await run.exited;
-      kills.push({ pid: run.child.pid!, afterMs, inFlight: heldBy(run.child.pid!).map(({ id, state, step }) => ({ id, state, step })) });
+      kills.push({ pid: run.child.pid!, afterMs, inFlight: heldBy(run.child.pid!).map(({ id, state, step }) => ({ id, state, step, paying: payingAt({ id, step }) })) });
     }
 
     // A last worker finishes the batch once the dead workers' leases ran out.
@@ -284,7 +296,7 @@ describe('crash recovery with SIGKILLed worker processes', () => {
 
       console.info(
         `crash test: ${claimCount} claims, ${kills.length} kills (${landed.length} landed, ${landed.reduce((sum, kill) => sum + kill.inFlight.length, 0)} workflows caught, ` +
-          `${landed.filter((kill) => kill.inFlight.some((row) => row.state === 'payment')).length} mid-payment), ` +
+          `${landed.filter((kill) => kill.inFlight.some((row) => row.paying)).length} mid-payment), ` +
           `${recoveries.length} recoveries (${resumedActions} resumed a decided action, ${recoveredIntoPayment.length} into pay_claim), ` +
           `${payments.stats().replayed} payments confirmed by idempotent replay, ${ledger.length} payments.`,
       );

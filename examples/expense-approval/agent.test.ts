@@ -9,13 +9,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createKeel, JournalKind, openSqliteStore, type JournalEntry, type Keel, type WorkflowRecord } from '../../src/index.js';
+import { createKeel, defineAgent, defineTool, JournalKind, openSqliteStore, type Agent, type JournalEntry, type Keel, type WorkflowRecord } from '../../src/index.js';
 import { scriptedModel } from '../../src/testing.js';
 import { expenseApproval, script } from './agent.js';
 import { formatClaimDocument, parseClaimDocument, type ClaimTask, type ExpenseClaim } from './claim-document.js';
 import { sampleClaims, SampleClaimKind, type SampleClaim } from './claims.js';
 import { startPaymentsService, type Payment, type PaymentsService, type PaymentsServiceOptions } from './payments-service.js';
-import { ContextKey } from './tools.js';
+import { paymentsService, paymentsServiceName } from './payments-access.js';
+import { ContextKey, payClaim } from './tools.js';
 
 const paymentsUrlVariable = 'EXPENSE_PAYMENTS_URL';
 const seed = 11;
@@ -62,6 +63,12 @@ function completedCall(journal: readonly JournalEntry[], tool: string): JournalE
 async function rejectionReason(workflowId: string): Promise<string> {
   const context = await keel.store.loadContext(workflowId);
   return (context[ContextKey.rejection] as { reason: string } | undefined)?.reason ?? '';
+}
+
+/** The agent with pay_claim retrying at once: a test of running out of retries need not wait between them. */
+function withoutBackoff(agent: Agent): Agent {
+  const tools = agent.tools.map((tool) => (tool.name === payClaim.name ? defineTool({ ...tool, retry: { ...tool.retry, baseDelayMs: 0, maxDelayMs: 0 } }) : tool));
+  return defineAgent({ ...agent, tools });
 }
 
 function cleanClaim(claimId: string): ClaimTask {
@@ -214,11 +221,19 @@ describe('expense-approval agent', () => {
   it('fails a claim when the outage outlasts its retries, saves why, and pays it once on resume', async () => {
     const payments = await startPayments({ failureRate: 1 });
     const [started] = await submit([{ input: cleanClaim('C-OUTAGE-1'), kind: SampleClaimKind.clean, expected: 'paid' }]);
+    // The example's breaker would park the claim until the service recovers (test/service-outage.test.ts
+    // shows that); without it, and without pauses between attempts, the retries themselves run out.
+    const impatient = createKeel({
+      store: keel.store,
+      agents: [withoutBackoff(expenseApproval)],
+      model: scriptedModel(script),
+      services: { [paymentsServiceName]: { ...paymentsService, breaker: false } },
+    });
 
-    const failed = await keel.run(started!.id);
+    const failed = await impatient.run(started!.id);
 
     expect(failed).toMatchObject({ status: 'failed', state: 'payment' });
-    expect(failed.failure).toMatchObject({ code: 'TOOL_FAILED', tool: 'pay_claim', errorClass: 'transient', attempts: 4 });
+    expect(failed.failure).toMatchObject({ code: 'TOOL_FAILED', tool: 'pay_claim', errorClass: 'transient', attempts: payClaim.retry!.maxAttempts });
     expect(failed.failure!.message).toContain('HTTP 503');
     expect(payments.ledger()).toEqual([]);
 

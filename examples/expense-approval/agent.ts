@@ -1,13 +1,15 @@
 // The expense-approval agent: the seed pattern of a production Keel agent. One agent, five
 // typed tools, an explicit state machine: a claim document is read (intake), checked against the
 // policy (review), paid exactly once (payment), and reported (reporting); a malformed, non-compliant
-// or duplicate claim ends in `rejected` with a reason. Run it with a real model (KEEL_MODEL) or,
-// for tests and the demo, with `scriptedModel(script)`.
+// or duplicate claim ends in `rejected` with a reason. Calls to the payments service go through
+// Keel's runner with the service's breaker, rate budget and credentials (payments-access.ts).
+// Run it with a real model (KEEL_MODEL) or, for tests and the demo, with `scriptedModel(script)`.
 
 import { defineAgent, type Agent } from '../../src/index.js';
 import { claimTaskInput } from './claim-document.js';
 import type { PolicyResult } from './policy.js';
 import { categoryLimits, policyCurrency, receiptRequiredAbove } from './policy.js';
+import { paymentsService, paymentsServiceName } from './payments-access.js';
 import { expenseTools } from './tools.js';
 
 export { script } from './script.js';
@@ -35,6 +37,12 @@ export const expenseApproval: Agent = defineAgent({
   instructions,
   input: claimTaskInput,
   tools: expenseTools,
+  services: { [paymentsServiceName]: paymentsService },
+  // What this task type may need of its principal's rights; with permissions enforced, each call
+  // also needs a live grant (docs/security.md). A denied call fails the claim: the clerk cannot
+  // fix a missing permission, a person can.
+  permissions: ['claims:read', 'payments:read', 'payments:write', 'reports:write', 'claims:reject'],
+  onPermissionDenied: 'fail',
   initial: 'intake',
   states: {
     intake: {

@@ -3,8 +3,10 @@
 // the service after the agent module is loaded. Each HTTP answer maps to a tool error class,
 // because the class alone decides what Keel does next: retry, wait, refresh, tell the decider, or
 // fail. Network errors are left as they are: Keel's runner classifies them as transient.
+// Every call carries a bearer token from the service's token endpoint (Keel's credential provider
+// fetches and refreshes it); the token goes in the header only, never into a message or details.
 
-import { ToolError } from '../../src/index.js';
+import { ToolError, type IssuedToken } from '../../src/index.js';
 
 export interface PaymentRequest {
   claimId: string;
@@ -24,6 +26,12 @@ interface PaymentRecord {
   claimId: string;
 }
 
+/** How one call reaches the service: its cancellation signal and the bearer token to send. */
+export interface CallOptions {
+  signal: AbortSignal;
+  token: string;
+}
+
 export function paymentsUrl(): string {
   const url = process.env.EXPENSE_PAYMENTS_URL;
   if (!url) {
@@ -33,9 +41,9 @@ export function paymentsUrl(): string {
 }
 
 /** Whether the service already holds a payment for this claim. */
-export async function isClaimPaid(claimId: string, signal: AbortSignal): Promise<boolean> {
+export async function isClaimPaid(claimId: string, call: CallOptions): Promise<boolean> {
   const url = `${paymentsUrl()}/payments`;
-  const response = await fetch(url, { signal, headers: { Accept: 'application/json' } });
+  const response = await fetch(url, { signal: call.signal, headers: { Accept: 'application/json', Authorization: `Bearer ${call.token}` } });
   const body = await readJson(response);
   if (!response.ok) throw errorForResponse(response, body, `Listing payments (GET ${url}) to check claim ${claimId}`);
   const payments = (body as { payments?: PaymentRecord[] } | undefined)?.payments;
@@ -46,13 +54,18 @@ export async function isClaimPaid(claimId: string, signal: AbortSignal): Promise
 }
 
 /** Pays a claim once: the idempotency key makes a repeated call return the first payment. */
-export async function createPayment(request: PaymentRequest, idempotencyKey: string, signal: AbortSignal): Promise<PaymentReceipt> {
+export async function createPayment(request: PaymentRequest, idempotencyKey: string, call: CallOptions): Promise<PaymentReceipt> {
   const url = `${paymentsUrl()}/payments`;
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Idempotency-Key': idempotencyKey },
+    headers: {
+      'Content-Type': 'application/json',
+      Accept: 'application/json',
+      'Idempotency-Key': idempotencyKey,
+      Authorization: `Bearer ${call.token}`,
+    },
     body: JSON.stringify(request),
-    signal,
+    signal: call.signal,
   });
   const body = await readJson(response);
   if (response.status !== 200 && response.status !== 201) {
@@ -63,6 +76,26 @@ export async function createPayment(request: PaymentRequest, idempotencyKey: str
     throw new ToolError('fatal', `POST ${url} answered ${response.status} without a payment id for claim ${request.claimId}; check the payments service before retrying, the claim may be paid.`);
   }
   return { paymentId: payment.id, replayed: response.status === 200 || response.headers.get('idempotent-replayed') === 'true' };
+}
+
+/**
+ * Asks the service's token endpoint for a token (Keel's credential provider calls this). The
+ * endpoint may say how long the token lasts; if it does not, the token is used until a 401.
+ */
+export async function fetchPaymentsToken(signal: AbortSignal): Promise<IssuedToken> {
+  const url = `${paymentsUrl()}/token`;
+  const response = await fetch(url, { method: 'POST', signal, headers: { Accept: 'application/json' } });
+  const body = await readJson(response);
+  if (response.status === 401 || response.status === 403) {
+    // The token endpoint refusing us is a configuration problem, not an expired token.
+    return Promise.reject(new ToolError('permission-denied', `POST ${url} refused to issue a token (HTTP ${response.status}); check the client credentials of the payments service.`, { details: { status: response.status } }));
+  }
+  if (!response.ok) throw errorForResponse(response, body, `Fetching a token (POST ${url})`);
+  const { token, expiresInMs } = (body ?? {}) as { token?: unknown; expiresInMs?: unknown };
+  if (typeof token !== 'string' || token === '') {
+    throw new ToolError('fatal', `POST ${url} answered ${response.status} without a token; check that EXPENSE_PAYMENTS_URL points at the example payments service.`);
+  }
+  return { token, expiresAt: typeof expiresInMs === 'number' ? Date.now() + expiresInMs : undefined };
 }
 
 function errorForResponse(response: Response, body: unknown, action: string): ToolError {

@@ -169,6 +169,59 @@ describe('payments service', () => {
     expect(service.stats()).toMatchObject({ tokensIssued: 2, unauthorized: 2 });
   });
 
+  it('answers every Nth payment request with 429 and Retry-After (periodicRateLimit)', async () => {
+    const service = await start({ periodicRateLimit: { every: 3, retryAfterSeconds: 2 } });
+    const statuses: number[] = [];
+    const retryAfter: (string | null)[] = [];
+    for (let number = 1; number <= 6; number++) {
+      const response = await pay(service, claimNumbered(number), { key: `k-${number}` });
+      statuses.push(response.status);
+      retryAfter.push(response.headers.get('retry-after'));
+    }
+    expect(statuses).toEqual([201, 201, 429, 201, 201, 429]);
+    expect(retryAfter.filter((value) => value !== null)).toEqual(['2', '2']);
+    expect(service.stats()).toMatchObject({ rateLimited: 2, created: 4 });
+  });
+
+  it('makes the payment but loses the answer (lostResponseRate); a retry with the key replays it', async () => {
+    const draws = [0];
+    const service = await start({ lostResponseRate: 0.5, random: () => draws.shift() ?? 0.99 });
+    await expect(pay(service, claim, { signal: AbortSignal.timeout(100) })).rejects.toThrow();
+    expect(service.ledger()).toHaveLength(1);
+    const retry = await pay(service);
+    expect(retry.status).toBe(200);
+    expect(((await retry.json()) as { payment: { id: string } }).payment.id).toBe(service.ledger()[0]!.id);
+    expect(service.stats()).toMatchObject({ lostResponses: 1, created: 1, replayed: 1 });
+  });
+
+  it('says how long a token lasts only when tokens expire and hideTokenTtl is off', async () => {
+    const tokenBody = async (service: PaymentsService) => (await (await fetch(`${service.url}/token`, { method: 'POST' })).json()) as Record<string, unknown>;
+    expect(Object.keys(await tokenBody(await start()))).toEqual(['token']);
+    expect(await tokenBody(await start({ tokenTtlMs: 500 }))).toMatchObject({ expiresInMs: 500 });
+    expect(Object.keys(await tokenBody(await start({ tokenTtlMs: 500, hideTokenTtl: true })))).toEqual(['token']);
+  });
+
+  it('needs a token for reads too, and counts each expired token once however often it is refused', async () => {
+    const service = await start({ tokenTtlMs: 30 });
+    expect((await fetch(`${service.url}/payments`)).status).toBe(401);
+    const token = await issueToken(service);
+    const list = () => fetch(`${service.url}/payments`, { headers: { Authorization: `Bearer ${token}` } });
+    expect((await list()).status).toBe(200);
+    await delay(50);
+    expect((await list()).status).toBe(401);
+    expect((await pay(service, claim, { token })).status).toBe(401);
+    expect(service.stats()).toMatchObject({ tokensIssued: 1, tokensExpired: 1, unauthorized: 3 });
+    expect(service.issuedTokens()).toEqual([token]);
+  });
+
+  it('counts the calls to /payments per second, reads and payments alike, but not token requests', async () => {
+    const service = await start();
+    await issueToken(service);
+    await fetch(`${service.url}/payments`);
+    await pay(service);
+    expect(service.stats()).toMatchObject({ requests: 3, calls: 2, paymentRequests: 1, maxPerSecond: 2 });
+  });
+
   it('hangs until the client aborts, and close() still returns promptly', async () => {
     const service = await start({ hangRate: 1, random: () => 0 });
     await expect(pay(service, claim, { signal: AbortSignal.timeout(100) })).rejects.toThrow();
@@ -191,5 +244,8 @@ describe('payments service', () => {
     expect((await pay(service)).status).toBe(201);
     service.setOptions({ down: true });
     expect((await fetch(`${service.url}/payments`)).status).toBe(503);
+    // The token endpoint shares the outage.
+    expect((await fetch(`${service.url}/token`, { method: 'POST' })).status).toBe(503);
+    expect(service.stats().tokensIssued).toBe(0);
   });
 });

@@ -1,8 +1,10 @@
 // A small but real HTTP payments service for the expense-approval example.
 // The example agent pays approved claims through it, and the crash and
 // reliability tests use its fault modes (latency, outages, 503s, rate limits,
-// expiring tokens, hanging calls) to check that payments happen exactly once.
-// Idempotency keys are the contract that makes retries after a crash safe.
+// periodic 429s, expiring tokens, hanging calls, lost answers) to check that
+// payments happen exactly once. Idempotency keys are the contract that makes
+// retries after a crash or a lost answer safe. Its stats are what the tests
+// hold the client to: calls per second, tokens issued and expired in use.
 
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -11,12 +13,27 @@ import { pathToFileURL } from 'node:url';
 
 export interface PaymentsServiceOptions {
   port?: number;
+  /** How long every answer takes, refusals included (a hung call never answers). */
   latencyMs?: number;
+  /** Share of payment requests answered 503. */
   failureRate?: number;
+  /** A fixed window: payment requests beyond perSecond in one second get 429 with Retry-After. */
   rateLimit?: { perSecond: number; retryAfterSeconds: number };
+  /** Every `every`-th payment request gets 429 with Retry-After, whatever the rate. */
+  periodicRateLimit?: { every: number; retryAfterSeconds: number };
+  /** When set, every call to /payments needs a bearer token from POST /token, valid this long. */
   tokenTtlMs?: number;
+  /**
+   * POST /token does not say when its tokens expire, so a client learns of an expiry only from
+   * a 401: every client call in flight at that moment sees one.
+   */
+  hideTokenTtl?: boolean;
+  /** Share of payment requests that never get an answer (before anything is paid). */
   hangRate?: number;
+  /** Share of payments that are made but whose answer never arrives: the client must retry with its key. */
+  lostResponseRate?: number;
   random?: () => number;
+  /** Every endpoint but /health answers 503, the token endpoint included. */
   down?: boolean;
 }
 
@@ -31,7 +48,11 @@ export interface Payment {
 }
 
 export interface PaymentsServiceStats {
+  /** Every request, /token and /health included. */
   requests: number;
+  /** Requests to /payments (GET and POST): the calls a client's rate budget governs. */
+  calls: number;
+  /** POST /payments requests. */
   paymentRequests: number;
   created: number;
   replayed: number;
@@ -39,7 +60,11 @@ export interface PaymentsServiceStats {
   rateLimited: number;
   unauthorized: number;
   hung: number;
+  lostResponses: number;
   tokensIssued: number;
+  /** Distinct tokens refused because their time was up: each is one expiry a client ran into. */
+  tokensExpired: number;
+  /** The most calls to /payments received within any one second. */
   maxPerSecond: number;
 }
 
@@ -47,6 +72,8 @@ export interface PaymentsService {
   url: string;
   ledger(): Payment[];
   stats(): PaymentsServiceStats;
+  /** Every token POST /token handed out, so a test can check that none leaked anywhere. */
+  issuedTokens(): string[];
   setOptions(patch: Partial<PaymentsServiceOptions>): void;
   setDown(down: boolean): void;
   close(): Promise<void>;
@@ -93,12 +120,12 @@ export async function startPaymentsService(initialOptions: PaymentsServiceOption
   const paymentsById = new Map<string, Payment>();
   const keys = new Map<string, KeyRecord>();
   const keysByClaim = new Map<string, string>();
-  const tokens = new Map<string, number>();
+  const tokens = new Map<string, { expiresAt: number; expirySeen: boolean }>();
   const arrivals: number[] = [];
   let rateWindow = { startedAt: 0, count: 0 };
   const counters: PaymentsServiceStats = {
-    requests: 0, paymentRequests: 0, created: 0, replayed: 0, failed503: 0,
-    rateLimited: 0, unauthorized: 0, hung: 0, tokensIssued: 0, maxPerSecond: 0,
+    requests: 0, calls: 0, paymentRequests: 0, created: 0, replayed: 0, failed503: 0, rateLimited: 0,
+    unauthorized: 0, hung: 0, lostResponses: 0, tokensIssued: 0, tokensExpired: 0, maxPerSecond: 0,
   };
 
   // Only consult randomness when a rate is set, so an injected sequence is
@@ -107,6 +134,7 @@ export async function startPaymentsService(initialOptions: PaymentsServiceOption
     rate !== undefined && rate > 0 && (options.random ?? Math.random)() < rate;
 
   function recordArrival(now: number): void {
+    counters.calls += 1;
     arrivals.push(now);
     while (arrivals.length > 0 && arrivals[0]! <= now - ONE_SECOND_MS) arrivals.shift();
     counters.maxPerSecond = Math.max(counters.maxPerSecond, arrivals.length);
@@ -117,10 +145,17 @@ export async function startPaymentsService(initialOptions: PaymentsServiceOption
     if (!limit) return;
     if (now - rateWindow.startedAt >= ONE_SECOND_MS) rateWindow = { startedAt: now, count: 0 };
     rateWindow.count += 1;
-    if (rateWindow.count > limit.perSecond) {
-      counters.rateLimited += 1;
-      throw new HttpError(429, { error: PaymentsError.rateLimited }, { 'Retry-After': String(limit.retryAfterSeconds) });
-    }
+    if (rateWindow.count > limit.perSecond) throw rateLimited(limit.retryAfterSeconds);
+  }
+
+  function enforcePeriodicRateLimit(): void {
+    const periodic = options.periodicRateLimit;
+    if (periodic && counters.paymentRequests % periodic.every === 0) throw rateLimited(periodic.retryAfterSeconds);
+  }
+
+  function rateLimited(retryAfterSeconds: number): HttpError {
+    counters.rateLimited += 1;
+    return new HttpError(429, { error: PaymentsError.rateLimited }, { 'Retry-After': String(retryAfterSeconds) });
   }
 
   function ensureUp(): void {
@@ -133,14 +168,26 @@ export async function startPaymentsService(initialOptions: PaymentsServiceOption
   function authorize(request: IncomingMessage): void {
     if (options.tokenTtlMs === undefined) return;
     const match = /^Bearer (.+)$/.exec(request.headers.authorization ?? '');
-    const expiresAt = match ? tokens.get(match[1]!) : undefined;
-    if (expiresAt === undefined) {
+    const token = match ? tokens.get(match[1]!) : undefined;
+    if (token === undefined) {
       counters.unauthorized += 1;
       throw new HttpError(401, { error: PaymentsError.invalidToken });
     }
-    if (Date.now() >= expiresAt) {
+    if (Date.now() >= token.expiresAt) {
       counters.unauthorized += 1;
+      if (!token.expirySeen) counters.tokensExpired += 1;
+      token.expirySeen = true;
       throw new HttpError(401, { error: PaymentsError.tokenExpired });
+    }
+  }
+
+  /** The checks before a call is served; a refusal takes latencyMs to arrive, like any answer. */
+  async function refuseSlowly(checks: () => void): Promise<void> {
+    try {
+      checks();
+    } catch (error) {
+      await sleep(options.latencyMs);
+      throw error;
     }
   }
 
@@ -185,6 +232,11 @@ export async function startPaymentsService(initialOptions: PaymentsServiceOption
     paymentsById.set(payment.id, payment);
     counters.created += 1;
     pending.resolve(payment);
+    if (chance(options.lostResponseRate)) {
+      // Paid, but the answer is lost: only a retry with the same key tells the client so.
+      counters.lostResponses += 1;
+      return;
+    }
     sendJson(response, 201, { payment });
   }
 
@@ -192,24 +244,33 @@ export async function startPaymentsService(initialOptions: PaymentsServiceOption
     const now = Date.now();
     counters.paymentRequests += 1;
     recordArrival(now);
-    ensureUp();
-    enforceRateLimit(now);
-    if (chance(options.failureRate)) {
-      counters.failed503 += 1;
-      throw new HttpError(503, { error: PaymentsError.unavailable });
-    }
-    if (chance(options.hangRate)) {
+    let hangs = false;
+    let body: PaymentRequestBody | undefined;
+    let idempotencyKey: string | undefined;
+    await refuseSlowly(() => {
+      ensureUp();
+      enforceRateLimit(now);
+      enforcePeriodicRateLimit();
+      if (chance(options.failureRate)) {
+        counters.failed503 += 1;
+        throw new HttpError(503, { error: PaymentsError.unavailable });
+      }
+      hangs = chance(options.hangRate);
+      if (hangs) return;
+      authorize(request);
+      const key = request.headers['idempotency-key'];
+      if (typeof key !== 'string' || key.length === 0) {
+        throw new HttpError(400, { error: PaymentsError.missingIdempotencyKey });
+      }
+      idempotencyKey = key;
+      body = validatePaymentBody(parseJson(rawBody));
+    });
+    if (hangs) {
       // Never answer: the client must time out, which is the point of this mode.
       counters.hung += 1;
       return;
     }
-    authorize(request);
-    const idempotencyKey = request.headers['idempotency-key'];
-    if (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0) {
-      throw new HttpError(400, { error: PaymentsError.missingIdempotencyKey });
-    }
-    const body = validatePaymentBody(parseJson(rawBody));
-    await createOrReplay(idempotencyKey, body, response);
+    await createOrReplay(idempotencyKey!, body!, response);
   }
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -221,18 +282,24 @@ export async function startPaymentsService(initialOptions: PaymentsServiceOption
     if (method === 'GET' && path === '/health') return sendJson(response, 200, { ok: true });
 
     if (method === 'POST' && path === '/token') {
-      const token = randomUUID();
-      const expiresInMs = options.tokenTtlMs ?? 0;
-      tokens.set(token, Date.now() + expiresInMs);
+      await refuseSlowly(ensureUp);
+      const token = `tok_${randomUUID()}`;
+      const ttlMs = options.tokenTtlMs;
+      tokens.set(token, { expiresAt: ttlMs === undefined ? Infinity : Date.now() + ttlMs, expirySeen: false });
       counters.tokensIssued += 1;
-      return sendJson(response, 200, { token, expiresInMs });
+      // Without a TTL a token never expires, and saying nothing tells the client so.
+      return sendJson(response, 200, ttlMs === undefined || options.hideTokenTtl ? { token } : { token, expiresInMs: ttlMs });
     }
 
     if (method === 'POST' && path === '/payments') return postPayment(request, response, rawBody);
 
     const paymentMatch = /^\/payments\/([^/]+)$/.exec(path);
     if (method === 'GET' && (path === '/payments' || paymentMatch)) {
-      ensureUp();
+      recordArrival(Date.now());
+      await refuseSlowly(() => {
+        ensureUp();
+        authorize(request);
+      });
       await sleep(options.latencyMs);
       if (!paymentMatch) return sendJson(response, 200, { payments: [...payments] });
       const payment = paymentsById.get(decodeURIComponent(paymentMatch[1]!));
@@ -265,6 +332,7 @@ export async function startPaymentsService(initialOptions: PaymentsServiceOption
     url: `http://127.0.0.1:${port}`,
     ledger: () => payments.map((payment) => ({ ...payment })),
     stats: () => ({ ...counters }),
+    issuedTokens: () => [...tokens.keys()],
     setOptions: (patch) => Object.assign(options, patch),
     setDown: (down) => {
       options.down = down;
@@ -341,16 +409,18 @@ function numberFromEnv(name: string): number | undefined {
 
 function optionsFromEnv(): PaymentsServiceOptions {
   const perSecond = numberFromEnv('PAYMENTS_RATE_LIMIT_PER_SECOND');
+  const every = numberFromEnv('PAYMENTS_429_EVERY');
+  const retryAfterSeconds = numberFromEnv('PAYMENTS_RETRY_AFTER_SECONDS') ?? 1;
   return {
     port: numberFromEnv('PAYMENTS_PORT'),
     latencyMs: numberFromEnv('PAYMENTS_LATENCY_MS'),
     failureRate: numberFromEnv('PAYMENTS_FAILURE_RATE'),
-    rateLimit:
-      perSecond === undefined
-        ? undefined
-        : { perSecond, retryAfterSeconds: numberFromEnv('PAYMENTS_RETRY_AFTER_SECONDS') ?? 1 },
+    rateLimit: perSecond === undefined ? undefined : { perSecond, retryAfterSeconds },
+    periodicRateLimit: every === undefined ? undefined : { every, retryAfterSeconds },
     tokenTtlMs: numberFromEnv('PAYMENTS_TOKEN_TTL_MS'),
+    hideTokenTtl: process.env.PAYMENTS_HIDE_TOKEN_TTL === '1',
     hangRate: numberFromEnv('PAYMENTS_HANG_RATE'),
+    lostResponseRate: numberFromEnv('PAYMENTS_LOST_RESPONSE_RATE'),
   };
 }
 

@@ -2,11 +2,13 @@
 // Each tool checks that it works on the workflow's own claim, so a decider that mixes up ids or
 // amounts gets an error to correct instead of paying the wrong thing. Results the later steps
 // need (the claim, the policy result, the payment) go into the workflow context, which Keel
-// commits with the step.
+// commits with the step. The two tools that call the payments service name it, so its breaker,
+// rate budget and credentials (payments-access.ts) apply, and say how their calls are retried.
 
 import { z } from 'zod';
 import { defineTool, ToolError, type ToolContext } from '../../src/index.js';
 import { parseClaimDocument, type ClaimTask, type ExpenseClaim } from './claim-document.js';
+import { paymentsServiceName } from './payments-access.js';
 import { createPayment, isClaimPaid, type PaymentReceipt } from './payments-client.js';
 import { evaluatePolicy, formatMoney, type PolicyResult } from './policy.js';
 
@@ -39,6 +41,9 @@ export const extractClaim = defineTool({
     'Reads a plain-text expense claim document into structured fields (claim id, employee, category, amount, currency, date, receipt, payee IBAN, description). ' +
     'Pass the document exactly as submitted. If the document is malformed, the error lists every problem with its line: the claim should then be rejected with that explanation.',
   input: z.object({ document: z.string().min(1).describe('The full claim document text, unchanged') }),
+  // Least privilege (docs/security.md): the permission each call needs, on the resources it names.
+  permission: 'claims:read',
+  resource: (_args, { input }) => `claim:${(input as ClaimTask).claimId}`,
   execute({ document }, context): ExpenseClaim {
     const task = context.input as ClaimTask;
     const parsed = parseClaimDocument(document);
@@ -66,10 +71,16 @@ export const checkPolicy = defineTool({
     'Checks the extracted claim against the expense policy: the category limit, a receipt for amounts above 25 EUR, the currency, and whether this claim id was already paid (a duplicate). ' +
     'Call it after extract_claim. Returns { compliant, violations }; a non-compliant claim is rejected.',
   input: z.object({ claimId }),
-  timeoutMs: 10_000,
+  permission: 'payments:read',
+  resource: (args) => `claim:${args.claimId}`,
+  service: paymentsServiceName,
+  // A read: safe to repeat, so it is retried like a payment.
+  retry: { maxAttempts: 20, baseDelayMs: 100, maxDelayMs: 5_000, maxTotalMs: 60_000 },
+  timeoutMs: 2_000,
   async execute(args, context): Promise<PolicyResult> {
     const claim = extractedClaim(context, args.claimId, 'check_policy');
-    const result = evaluatePolicy(claim, await isClaimPaid(claim.claimId, context.signal));
+    const paid = await isClaimPaid(claim.claimId, { signal: context.signal, token: await context.credentials() });
+    const result = evaluatePolicy(claim, paid);
     context.set(ContextKey.policy, result);
     return result;
   },
@@ -87,8 +98,17 @@ export const payClaim = defineTool({
     payee: z.string().min(1).describe('The IBAN to pay, as extracted'),
   }),
   sideEffect: true,
-  maxAttempts: 4,
-  timeoutMs: 10_000,
+  permission: 'payments:write',
+  resource: (args) => [`claim:${args.claimId}`, `payee:${args.payee.replaceAll(' ', '').toUpperCase()}`],
+  service: paymentsServiceName,
+  // Every attempt sends the step's idempotency key, so retrying is safe. A payment is worth
+  // waiting for up to a minute: that is the real limit. Twenty attempts only stop a loop of fast
+  // failures; ten could run out within seconds against a service that fails 40% of its calls
+  // (0.4^10 is one claim in ten thousand). Waits on the breaker or the rate budget are no attempts.
+  retry: { maxAttempts: 20, baseDelayMs: 100, maxDelayMs: 5_000, maxTotalMs: 60_000 },
+  // The service answers in milliseconds; a call still open after 2 s is hanging, and the retry
+  // (same key) finds out whether it was paid.
+  timeoutMs: 2_000,
   async execute(args, context): Promise<PaymentReceipt> {
     const claim = extractedClaim(context, args.claimId, 'pay_claim');
     const differences = (['amount', 'currency', 'payee'] as const)
@@ -100,7 +120,7 @@ export const payClaim = defineTool({
     const receipt = await createPayment(
       { claimId: claim.claimId, amount: claim.amount, currency: claim.currency, payee: claim.payee },
       context.idempotencyKey,
-      context.signal,
+      { signal: context.signal, token: await context.credentials() },
     );
     context.set(ContextKey.payment, receipt);
     return receipt;
@@ -111,6 +131,8 @@ export const generateReport = defineTool({
   name: 'generate_report',
   description: 'Writes the closing report of a paid claim: who was paid what, for which claim, under which payment id. Call it once the payment succeeded.',
   input: z.object({ claimId }),
+  permission: 'reports:write',
+  resource: (args) => `claim:${args.claimId}`,
   execute(args, context): ClaimReport {
     const claim = extractedClaim(context, args.claimId, 'generate_report');
     const payment = context.get<PaymentReceipt>(ContextKey.payment);
@@ -141,6 +163,8 @@ export const rejectClaim = defineTool({
     claimId,
     reason: z.string().min(1).describe('Why the claim is rejected, in a sentence or two'),
   }),
+  permission: 'claims:reject',
+  resource: (args) => `claim:${args.claimId}`,
   execute(args, context): { rejected: true; reason: string } {
     taskClaimId(context, args.claimId, 'reject_claim');
     context.set(ContextKey.rejection, { claimId: args.claimId, reason: args.reason });

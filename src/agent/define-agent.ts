@@ -63,6 +63,15 @@ export interface AgentDefinition<States extends string = string> {
   maxContextBytes?: number;
   /** The downstream services its tools call (`tool.service`): breaker, rate budget, credentials. */
   services?: Readonly<Record<string, ServiceConfig>>;
+  /**
+   * The permissions this agent's task type needs (docs/security.md). When permissions are
+   * enforced, a call runs only if its tool's permission is listed here and granted to the principal.
+   */
+  permissions?: readonly string[];
+  /** How long a workflow may act on its principal's rights before a person must re-authorise it (default 1 h). */
+  sessionTtlMs?: number;
+  /** A denied call: 'feedback' (default) hands the denial to the decider; 'fail' fails the workflow. */
+  onPermissionDenied?: 'feedback' | 'fail';
   /** Upgrades workflows started on an older version, keyed by that version. */
   migrations?: Readonly<Record<string, (snapshot: WorkflowSnapshot) => WorkflowSnapshot>>;
 }

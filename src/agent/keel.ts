@@ -17,6 +17,9 @@ import type { Agent, StateDefinition } from './define-agent.js';
 import type { KeelEventListener } from './events.js';
 import { runClaimedWorkflow, type RunEnvironment } from './workflow-run.js';
 import { ToolRunner, type ServiceConfig } from '../tools/tool-runner.js';
+import { auditFromJournal } from '../audit/from-journal.js';
+import { Security, type SecurityOptions } from '../security/security.js';
+import { defaultSensitiveKeys } from '../util/redact.js';
 
 export interface KeelOptions {
   store: Store;
@@ -39,11 +42,24 @@ export interface KeelOptions {
   parkAfterMs?: number;
   /** Strings to keep out of journals, logs and error messages (API keys the tools use). */
   secrets?: () => Iterable<string>;
+  /** Field names whose values are redacted wherever they appear, added to the defaults (token, password, api_key, ...). */
+  sensitiveKeys?: readonly string[];
+  /**
+   * Least privilege (docs/security.md): with this option every tool call needs a live grant of its
+   * tool's permission, declared by the agent, and passes the operator's forbid policies. Without
+   * it nothing is checked.
+   */
+  security?: SecurityOptions;
 }
 
 export interface StartOptions {
   principal?: Principal;
   id?: string;
+}
+
+export interface ResumeOptions {
+  /** Who resumes it (recorded in the journal and as the audit's actor; default 'operator'). Resuming a workflow parked for re-authorisation or approval is that person's decision. */
+  by?: string;
 }
 
 export interface WorkerOptions {
@@ -76,12 +92,22 @@ export class Keel {
   private readonly catalogs = new Map<string, ToolCatalog>();
   private readonly environment: RunEnvironment;
   readonly runner: ToolRunner;
+  /** Present when permissions are enforced (the `security` option). */
+  readonly security?: Security;
 
   constructor(private readonly options: KeelOptions) {
     this.store = options.store;
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     const clock = options.clock ?? systemClock;
-    this.runner = new ToolRunner({ services: options.services, store: options.store, clock, parkAfterMs: options.parkAfterMs, secrets: options.secrets });
+    this.runner = new ToolRunner({
+      services: options.services,
+      store: options.store,
+      clock,
+      parkAfterMs: options.parkAfterMs,
+      secrets: options.secrets,
+      sensitiveKeys: options.sensitiveKeys ? [...defaultSensitiveKeys, ...options.sensitiveKeys] : undefined,
+    });
+    if (options.security) this.security = new Security(options.security, options.store, clock);
     this.runner.onBreakerChange((service, from, to, reason) => {
       this.environment.logger.warn({ service, from, to }, `circuit breaker of service '${service}': ${from} -> ${to} (${reason})`);
       options.onEvent?.({ type: 'breaker-changed', service, from, to, reason });
@@ -98,6 +124,7 @@ export class Keel {
       catalogFor: (agent, state) => this.catalogFor(agent, state),
       runner: this.runner,
       onEvent: options.onEvent,
+      security: this.security,
     };
   }
 
@@ -129,9 +156,15 @@ export class Keel {
     }
     const principal = start.principal ?? anonymous;
     const id = start.id ?? `wf_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+    // With permissions enforced, what the principal may do in this task is recorded as it starts.
+    const permissions = await this.security?.startPermissions(agent, principal);
+    const journal = [
+      { step: 0, kind: JournalKind.workflowStarted, name: agent.name, status: 'pending', data: { agentVersion: agent.versionId, principal: principal.id, state: agent.initial, ...(permissions ? { permissions } : {}) } },
+    ];
     return this.store.createWorkflow(
       { id, agent: agent.name, agentVersion: agent.versionId, agentModule: this.agents.get(agent.name)!.module, principal, input, state: agent.initial },
-      [{ step: 0, kind: JournalKind.workflowStarted, name: agent.name, status: 'pending', data: { agentVersion: agent.versionId, principal: principal.id, state: agent.initial } }],
+      journal,
+      auditFromJournal(journal, { workflowId: id, actor: principal.id, redactor: this.runner.redactor }),
     );
   }
 
@@ -186,17 +219,20 @@ export class Keel {
   }
 
   /** Puts a waiting or failed workflow back to work (after a fix or a review), then runs it. */
-  async resume(workflowId: string, signal?: AbortSignal): Promise<WorkflowRecord> {
+  async resume(workflowId: string, signal?: AbortSignal, options: ResumeOptions = {}): Promise<WorkflowRecord> {
+    const by = options.by ?? 'operator';
     const workflow = await this.store.getWorkflow(workflowId);
     if (!workflow) throw unknownWorkflow(workflowId);
     if (workflow.status === 'completed' || workflow.status === 'cancelled') {
       throw new KeelError('WORKFLOW_NOT_RESUMABLE', `Workflow ${workflowId} is ${workflow.status}; only pending, waiting, failed or crashed workflows can be resumed.`, { workflowId });
     }
     if (workflow.status === 'waiting' || workflow.status === 'failed') {
+      const journal = [{ step: workflow.step, kind: JournalKind.workflowResumed, status: 'pending', data: { from: workflow.status, waitingFor: workflow.waitingFor, by } }];
       await this.store.updateWorkflow(
         workflowId,
         { status: 'pending', waitingFor: null, wakeAt: null, recoveries: 0, failure: null },
-        [{ step: workflow.step, kind: JournalKind.workflowResumed, status: 'pending', data: { from: workflow.status, waitingFor: workflow.waitingFor, by: 'operator' } }],
+        journal,
+        auditFromJournal(journal, { workflowId, actor: by, redactor: this.runner.redactor }),
       );
     }
     return this.run(workflowId, signal);
@@ -208,9 +244,13 @@ export class Keel {
     if (finishedStatuses.includes(workflow.status)) {
       throw new KeelError('WORKFLOW_NOT_RESUMABLE', `Workflow ${workflowId} is already ${workflow.status}; there is nothing to cancel.`, { workflowId });
     }
-    return this.store.updateWorkflow(workflowId, { status: 'cancelled', wakeAt: null }, [
-      { step: workflow.step, kind: JournalKind.workflowCancelled, status: 'cancelled', data: { reason } },
-    ]);
+    const journal = [{ step: workflow.step, kind: JournalKind.workflowCancelled, status: 'cancelled', data: { reason } }];
+    return this.store.updateWorkflow(
+      workflowId,
+      { status: 'cancelled', wakeAt: null },
+      journal,
+      auditFromJournal(journal, { workflowId, actor: 'operator', redactor: this.runner.redactor }),
+    );
   }
 
   async inspect(workflowId: string): Promise<Inspection> {
@@ -229,10 +269,12 @@ export class Keel {
       const message =
         `Workflow ${workflow.id} needs agent '${workflow.agent}'${workflow.agentModule ? ` from ${workflow.agentModule}` : ''}, which this worker cannot load. ` +
         `Start a worker that has the agent (keel worker --agent <module>) and run \`keel resume ${workflow.id}\`.`;
+      const journal = [{ step: workflow.step, kind: JournalKind.workflowParked, name: 'unknown-agent', status: 'waiting', data: { code: 'UNKNOWN_AGENT', message } }];
       await this.store.commit({
         workflowId: workflow.id,
         leaseOwner: this.workerId,
-        journal: [{ step: workflow.step, kind: JournalKind.workflowParked, name: 'unknown-agent', status: 'waiting', data: { code: 'UNKNOWN_AGENT', message } }],
+        journal,
+        audit: auditFromJournal(journal, { workflowId: workflow.id, actor: `keel:${this.workerId}`, redactor: this.runner.redactor }),
         workflow: { status: 'waiting', waitingFor: 'unknown-agent', failure: { code: 'UNKNOWN_AGENT', message, state: workflow.state, step: workflow.step, at: this.environment.now() }, releaseLease: true },
       });
       const parked = (await this.store.getWorkflow(workflow.id))!;

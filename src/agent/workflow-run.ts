@@ -21,7 +21,11 @@ import { retryDelayMs } from '../tools/call-tool.js';
 import type { RetryDecision } from '../tools/backoff.js';
 import type { AttemptResult, ToolRunner } from '../tools/tool-runner.js';
 import type { AnyTool, ToolContext, ToolFallback } from '../tools/tool.js';
+import { timeOfDay } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { auditFromJournal, type AuditSource } from '../audit/from-journal.js';
+import type { CallVerdict, WorkflowGuard } from '../security/call-guard.js';
+import type { Security } from '../security/security.js';
 import {
   JournalKind,
   type Claim,
@@ -43,6 +47,8 @@ export interface RunEnvironment {
   catalogFor(agent: Agent, stateName: string): ToolCatalog;
   runner: ToolRunner;
   onEvent?: KeelEventListener;
+  /** Least privilege (src/security): present when the Keel instance was given `security`. */
+  security?: Security;
 }
 
 const defaultMaxSteps = 50;
@@ -52,6 +58,8 @@ const modelAttempts = 3;
 type StepOutcome = 'continue' | 'stop';
 /** What the journal says about the current step's call when a worker picks it up again. */
 type ResumedCall = Omit<Replayed, 'history' | 'pendingDecision'>;
+/** A fallback's result, or why it had none. */
+type FallbackOutcome = { kind: string; result: unknown; detail: Record<string, unknown> } | { missing: string };
 type Gate = { ok: true; tool: AnyTool; args: unknown } | { ok: false; kind: JournalKind; errorClass: string; message: string };
 
 export async function runClaimedWorkflow(
@@ -81,6 +89,7 @@ class WorkflowRun {
    */
   private readonly stopRequest?: AbortSignal;
   private readonly logger: Logger;
+  private workflowGuard?: WorkflowGuard;
 
   constructor(
     private readonly environment: RunEnvironment,
@@ -185,12 +194,16 @@ class WorkflowRun {
       .filter((key) => !(key in after.context))
       .map((key) => ({ op: 'delete' as const, key }));
     for (const [key, value] of Object.entries(after.context)) changes.push({ op: 'set', key, value } as never);
+    const journal: NewJournalEntry[] = [
+      { step: this.step, kind: JournalKind.workflowMigrated, data: { from: this.record.agentVersion, to: this.agent.versionId, state: { from: this.state, to: after.state } } },
+    ];
     await this.environment.store.commit({
       workflowId: this.id,
       leaseOwner: this.environment.workerId,
-      journal: [{ step: this.step, kind: JournalKind.workflowMigrated, data: { from: this.record.agentVersion, to: this.agent.versionId, state: { from: this.state, to: after.state } } }],
+      journal,
       context: changes,
       workflow: { agentVersion: this.agent.versionId, state: after.state },
+      audit: auditFromJournal(journal, this.auditSource()),
     });
     this.state = after.state;
     return true;
@@ -223,21 +236,50 @@ class WorkflowRun {
     this.pendingDecision = undefined;
     this.resumedCall = { attemptsMade: 0 };
     let gate: Gate;
+    const fresh = !decision;
+    const journal: NewJournalEntry[] = [];
     if (decision) {
       gate = this.gate(decision);
     } else {
       decision = await this.decide(definition);
       if (!decision) return 'stop';
       gate = this.gate(decision);
-      const journal: NewJournalEntry[] = [this.decisionEntry(decision)];
-      if (gate.ok && gate.tool.sideEffect) {
-        journal.push({ step: this.step, kind: JournalKind.checkpointSaved, data: { state: this.state, contextBytes: this.context.bytes } });
-      }
-      if (gate.ok) await this.commit(journal);
-      else return this.observeRefusal(decision, gate, journal);
+      journal.push(this.decisionEntry(decision));
     }
-    if (!gate.ok) return this.observeRefusal(decision, gate, []);
+    if (!gate.ok) return this.observeRefusal(decision, gate, journal);
+    // The permission gate (docs/security.md), before anything runs and on every run of the step: a
+    // grant revoked while the workflow waited stops the call. A call that completed before a crash
+    // is not asked again; it happened, and only its result is left to record.
+    if (this.environment.security && !resumed.completed) {
+      this.workflowGuard ??= this.environment.security.guard(this.record, this.agent);
+      const verdict = await this.workflowGuard.check({ tool: gate.tool, args: gate.args, step: this.step, history: this.history });
+      journal.push(...verdict.journal);
+      if (verdict.outcome !== 'permit') return this.stopForPermission(decision, verdict, journal);
+    }
+    if (fresh && gate.tool.sideEffect) {
+      journal.push({ step: this.step, kind: JournalKind.checkpointSaved, data: { state: this.state, contextBytes: this.context.bytes } });
+    }
+    // A read-only call's decision need only survive a process crash: after a power cut the step
+    // is decided again, which repeats no side effect. A side effect's decision is fully durable.
+    if (journal.length > 0) await this.commit(journal, undefined, false, !gate.tool.sideEffect);
     return this.act(gate.tool, gate.args, resumed);
+  }
+
+  /** A call the permission gate stopped: the denial goes to the decider or fails the workflow, or the workflow waits for a person. */
+  private async stopForPermission(decision: DecisionRecord, verdict: Exclude<CallVerdict, { outcome: 'permit' }>, journal: NewJournalEntry[]): Promise<StepOutcome> {
+    if (verdict.outcome === 'park') {
+      await this.park(verdict.waitingFor, { code: verdict.code, message: verdict.message }, journal);
+      return 'stop';
+    }
+    if (verdict.next === 'fail') {
+      await this.fail({ code: 'PERMISSION_DENIED', message: verdict.message, tool: decision.tool, args: decision.args, errorClass: 'permission-denied' }, journal);
+      return 'stop';
+    }
+    await this.commit(journal, { step: this.step + 1 });
+    this.history.push({ type: 'tool-error', step: this.step, tool: decision.tool, args: decision.args, errorClass: 'permission-denied', message: verdict.message });
+    this.environment.onEvent?.({ type: 'step-completed', workflowId: this.id, step: this.step, state: this.state, tool: decision.tool, outcome: 'error' });
+    this.step++;
+    return 'continue';
   }
 
   private async decide(definition: StateDefinition): Promise<DecisionRecord | undefined> {
@@ -381,23 +423,27 @@ class WorkflowRun {
     const { runner } = this.environment;
     const { errorClass } = failure.classification;
     const feedBack = errorClass === 'invalid-input' || errorClass === 'permission-denied';
-    const fallback = !decision.retry && !feedBack ? tool.fallback : undefined;
     const delayMs = decision.retry ? decision.delayMs : 0;
-    const parks = decision.retry && delayMs > runner.parkAfterMs;
+    const wakeAt = decision.retry && this.parksFor(delayMs) ? this.environment.now() + delayMs : undefined;
     // Why the call is not retried, when that is not obvious from the class alone.
     const notRetried = isRetryable(errorClass) ? ` (${decision.reason})` : '';
-    const next = decision.retry
-      ? parks
-        ? `parked for ${delayMs} ms (${decision.reason}); any worker retries it when due`
-        : decision.reason
-      : feedBack
-        ? 'the decider sees the error'
-        : fallback
-          ? `using the fallback${notRetried}`
-          : `the workflow fails${notRetried}`;
     // A ToolError's class is its own; other failures say what decided their class (HTTP 503, ECONNRESET).
     const what = ToolError.isInstance(failure.error) ? failure.message : `${failure.classification.reason}: ${failure.message}`;
-    const message = runner.describe({ tool: tool.name, workflowId: this.id, step: this.step, errorClass, attempt, maxAttempts, what, next });
+    const describe = (next: string) => runner.describe({ tool: tool.name, workflowId: this.id, step: this.step, errorClass, attempt, maxAttempts, what, next });
+    let next: string;
+    let fallback: FallbackOutcome | undefined;
+    if (decision.retry) {
+      next = wakeAt === undefined ? decision.reason : `${decision.reason}, parked until ${timeOfDay(wakeAt)} for any worker to take up`;
+    } else if (feedBack) {
+      next = 'the decider sees the error';
+    } else if (tool.fallback) {
+      // The fallback runs first: what the journal says happens next depends on whether it gave a result.
+      fallback = await this.runFallback(tool, tool.fallback, args, { errorClass, message: describe(`using the fallback${notRetried}`) });
+      next = 'missing' in fallback ? `the workflow fails${notRetried}, and its fallback gave no result: ${fallback.missing}` : `using the fallback${notRetried}`;
+    } else {
+      next = `the workflow fails${notRetried}`;
+    }
+    const message = describe(next);
     const journal: NewJournalEntry[] = [
       {
         step: this.step,
@@ -410,10 +456,12 @@ class WorkflowRun {
           args,
           errorClass,
           message,
+          next,
           delayMs,
-          parked: parks,
+          parked: wakeAt !== undefined,
+          wakeAt,
           final: !decision.retry,
-          classifiedBy: failure.classification.reason,
+          classifiedBy: runner.redactor.redactText(failure.classification.reason),
           details: ToolError.isInstance(failure.error) ? runner.redactor.redact(failure.error.details) : undefined,
         },
       },
@@ -421,8 +469,8 @@ class WorkflowRun {
     if (tool.sideEffect) journal.push({ step: this.step, kind: JournalKind.rolledBack, name: tool.name, data: { toCheckpoint: this.step, state: this.state } });
     if (decision.retry) {
       this.environment.onEvent?.({ type: 'tool-attempt-failed', workflowId: this.id, step: this.step, tool: tool.name, attempt, errorClass, delayMs });
-      if (parks) {
-        await this.parkUntil('retry', delayMs, journal, message);
+      if (wakeAt !== undefined) {
+        await this.parkUntil('retry', wakeAt, journal, message);
         return 'stop';
       }
       await this.commit(journal);
@@ -437,54 +485,54 @@ class WorkflowRun {
       this.step++;
       return 'continue';
     }
-    if (fallback) {
-      const used = await this.runFallback(tool, fallback, args, { errorClass, message });
-      if (used) {
-        journal.push({ step: this.step, kind: JournalKind.fallbackUsed, name: tool.name, status: used.kind, data: { ...used.detail, instead: tool.name, errorClass } });
-        await this.commit(journal);
-        return this.recordResult(tool, args, used.result ?? null, attempt, failure.durationMs, { fallback: used.kind });
-      }
+    if (fallback && !('missing' in fallback)) {
+      journal.push({ step: this.step, kind: JournalKind.fallbackUsed, name: tool.name, status: fallback.kind, data: { ...fallback.detail, instead: tool.name, errorClass } });
+      // One commit with the result: a crash cannot leave a used fallback without its step recorded.
+      return this.recordResult(tool, args, fallback.result ?? null, attempt, failure.durationMs, { fallback: fallback.kind, before: journal });
     }
     await this.fail({ code: 'TOOL_FAILED', message, tool: tool.name, args, attempts: attempt, errorClass }, journal);
     return 'stop';
   }
 
-  /** The tool's fallback result, or undefined when the fallback has nothing to give. */
-  private async runFallback(
-    tool: AnyTool,
-    fallback: ToolFallback,
-    args: unknown,
-    failure: { errorClass: string; message: string },
-  ): Promise<{ kind: string; result: unknown; detail: Record<string, unknown> } | undefined> {
-    if ('value' in fallback) return { kind: 'value', result: fallback.value(args as never, failure), detail: {} };
+  /** The tool's fallback result, or why the fallback has nothing to give. */
+  private async runFallback(tool: AnyTool, fallback: ToolFallback, args: unknown, failure: { errorClass: string; message: string }): Promise<FallbackOutcome> {
+    const { runner } = this.environment;
+    if ('value' in fallback) {
+      try {
+        return { kind: 'value', result: fallback.value(args as never, failure), detail: {} };
+      } catch (error) {
+        return { missing: `its value function threw: ${runner.redactor.redactText(errorMessage(error))}` };
+      }
+    }
     if ('cached' in fallback) {
-      const hit = this.environment.runner.cachedResult(tool, args);
-      return hit && { kind: 'cached', result: hit.result, detail: { ageMs: hit.ageMs } };
+      const hit = runner.cachedResult(tool, args);
+      if (!hit) return { missing: `this worker holds no cached result for these arguments${fallback.maxAgeMs === undefined ? '' : ` younger than ${fallback.maxAgeMs} ms`}` };
+      return { kind: 'cached', result: hit.result, detail: { ageMs: hit.ageMs } };
     }
     const other = this.agent.toolsByName.get(fallback.tool)!;
     const parsed = other.input.safeParse(args);
-    if (!parsed.success) return undefined;
-    const outcome = await this.environment.runner.attempt(other, parsed.data, this.toolContext(1));
+    if (!parsed.success) return { missing: `the arguments do not fit the input schema of tool '${other.name}'` };
+    const outcome = await runner.attempt(other, parsed.data, this.toolContext(1));
     if (!outcome.ok) {
       this.context.discard();
-      return undefined;
+      return { missing: `tool '${other.name}' failed too (${'blocked' in outcome ? outcome.blocked.message : `${outcome.classification.errorClass}: ${outcome.message}`})` };
     }
     return { kind: 'tool', result: outcome.result, detail: { tool: other.name } };
   }
 
   /** Waits in the worker when the wait is short; otherwise parks the workflow with a durable wake-up time. */
   private async waitOrPark(tool: AnyTool, reason: string, waitMs: number, detail: { message: string; service: string; attempt: number }): Promise<boolean> {
-    const parks = waitMs > this.environment.runner.parkAfterMs;
+    const wakeAt = this.parksFor(waitMs) ? this.environment.now() + waitMs : undefined;
     const entry: NewJournalEntry = {
       step: this.step,
       kind: JournalKind.toolCallDeferred,
       name: tool.name,
       status: reason,
       attempt: detail.attempt,
-      data: { service: detail.service, waitMs, parked: parks, message: detail.message },
+      data: { service: detail.service, waitMs, parked: wakeAt !== undefined, wakeAt, message: detail.message },
     };
-    if (parks) {
-      await this.parkUntil(reason, waitMs, [entry], `Tool '${tool.name}' cannot run now: ${detail.message}`);
+    if (wakeAt !== undefined) {
+      await this.parkUntil(reason, wakeAt, [entry], `Tool '${tool.name}' cannot run now: ${detail.message}`);
       return false;
     }
     await this.commit([entry]);
@@ -492,21 +540,28 @@ class WorkflowRun {
     return true;
   }
 
-  private async parkUntil(waitingFor: string, waitMs: number, journal: NewJournalEntry[], message: string): Promise<void> {
-    const wakeAt = this.environment.now() + waitMs;
+  /**
+   * Whether a wait becomes a durable park rather than a sleep in this worker: when it is long, or
+   * when the worker is asked to stop (the wait is not a call in flight, so it need not hold the
+   * worker's shutdown; the timer survives it).
+   */
+  private parksFor(waitMs: number): boolean {
+    return waitMs > this.environment.runner.parkAfterMs || this.stopRequest?.aborted === true;
+  }
+
+  private async parkUntil(waitingFor: string, wakeAt: number, journal: NewJournalEntry[], message: string): Promise<void> {
     journal.push({ step: this.step, kind: JournalKind.workflowParked, name: waitingFor, status: 'waiting', data: { wakeAt, message } });
     await this.commit(journal, { status: 'waiting', waitingFor, wakeAt, releaseLease: true });
     this.environment.onEvent?.({ type: 'workflow-parked', workflowId: this.id, step: this.step, waitingFor, wakeAt });
     this.logger.info({ step: this.step, waitingFor, wakeAt }, message);
   }
-
   private async recordResult(
     tool: AnyTool,
     args: unknown,
     result: unknown,
     attempt: number,
     durationMs: number,
-    how: { journaled?: boolean; fallback?: string } = {},
+    how: { journaled?: boolean; fallback?: string; before?: NewJournalEntry[] } = {},
   ): Promise<StepOutcome> {
     const from = this.state;
     const completed: NewJournalEntry = {
@@ -518,7 +573,7 @@ class WorkflowRun {
       durationMs,
       data: how.fallback ? { args, result, fallback: how.fallback } : { args, result },
     };
-    const journal: NewJournalEntry[] = how.journaled ? [] : [completed];
+    const journal: NewJournalEntry[] = [...(how.before ?? []), ...(how.journaled ? [] : [completed])];
     let to: string;
     try {
       to = this.transitionFor(tool, result, args);
@@ -591,13 +646,17 @@ class WorkflowRun {
     this.logger.warn({ step: this.step, code: failure.code }, failure.message);
   }
 
-  private async park(waitingFor: string, failure: { code: string; message: string }): Promise<void> {
+  /** Parks the workflow for a person; `before` are the principal's entries committed with it (a decision and its permission check). */
+  private async park(waitingFor: string, failure: { code: string; message: string }, before: NewJournalEntry[] = []): Promise<void> {
     const record: FailureRecord = { ...failure, state: this.state, step: this.step, at: this.environment.now() };
+    const parked: NewJournalEntry = { step: this.step, kind: JournalKind.workflowParked, name: waitingFor, status: 'waiting', data: record };
     await this.environment.store.commit({
       workflowId: this.id,
       leaseOwner: this.environment.workerId,
-      journal: [{ step: this.step, kind: JournalKind.workflowParked, name: waitingFor, status: 'waiting', data: record }],
+      journal: [...before, parked],
       workflow: { status: 'waiting', waitingFor, failure: record, releaseLease: true },
+      // Keel parks it on its own account (review, version mismatch, permissions): not an act of the principal.
+      audit: [...auditFromJournal(before, this.auditSource()), ...auditFromJournal([parked], { ...this.auditSource(), actor: `keel:${this.environment.workerId}` })],
     });
     this.logger.warn({ step: this.step, waitingFor }, failure.message);
   }
@@ -607,16 +666,23 @@ class WorkflowRun {
     await this.commit([], { status: 'pending', releaseLease: true });
   }
 
-  private async commit(journal: NewJournalEntry[], workflow?: WorkflowPatch, withContext = false): Promise<void> {
+  private async commit(journal: NewJournalEntry[], workflow?: WorkflowPatch, withContext = false, crashSafeOnly = false): Promise<void> {
     await this.environment.store.commit({
+      crashSafeOnly,
       workflowId: this.id,
       leaseOwner: this.environment.workerId,
       leaseMs: this.environment.leaseMs,
       journal,
       context: withContext ? this.context.changes() : undefined,
       workflow,
+      audit: auditFromJournal(journal, this.auditSource()),
     });
     if (withContext) this.context.accept();
+  }
+
+  /** The agent acts for the workflow's principal: its steps are audited under the principal's id. */
+  private auditSource(): AuditSource {
+    return { workflowId: this.id, actor: this.record.principal.id, workerId: this.environment.workerId, redactor: this.environment.runner.redactor };
   }
 
   private decisionEntry(decision: DecisionRecord): NewJournalEntry {

@@ -9,18 +9,29 @@ import { packageModuleUrl } from './package-files.js';
 
 export const paymentsUrlVariable = 'EXPENSE_PAYMENTS_URL';
 
+/** The fault modes the CLI sets (a subset of PaymentsServiceOptions in examples/expense-approval/payments-service.ts). */
+export interface ExamplePaymentsOptions {
+  latencyMs?: number;
+  failureRate?: number;
+  periodicRateLimit?: { every: number; retryAfterSeconds: number };
+  tokenTtlMs?: number;
+  hideTokenTtl?: boolean;
+  hangRate?: number;
+}
+
 /** What the CLI uses of examples/expense-approval/payments-service.ts. */
 export interface ExamplePaymentsService {
   url: string;
   ledger(): { claimId: string; idempotencyKey: string }[];
+  stats(): { failed503: number; rateLimited: number; unauthorized: number; hung: number; tokensIssued: number; tokensExpired: number };
   close(): Promise<void>;
 }
 
 interface PaymentsServiceModule {
-  startPaymentsService(options?: { latencyMs?: number }): Promise<ExamplePaymentsService>;
+  startPaymentsService(options?: ExamplePaymentsOptions): Promise<ExamplePaymentsService>;
 }
 
-export async function startExamplePayments(options: { latencyMs?: number } = {}): Promise<ExamplePaymentsService> {
+export async function startExamplePayments(options: ExamplePaymentsOptions = {}): Promise<ExamplePaymentsService> {
   const module = (await import(packageModuleUrl('examples/expense-approval/payments-service').href)) as PaymentsServiceModule;
   return module.startPaymentsService(options);
 }

@@ -9,6 +9,8 @@ export const ExitCode = {
   ok: 0,
   /** A workflow the command ran ended failed. */
   workflowFailed: 1,
+  /** `keel audit verify` found a changed, missing or misplaced entry. */
+  auditBroken: 1,
   /** Bad usage or bad input: unknown command or option, unreadable input, unknown id, unusable database. */
   badInput: 2,
 } as const;

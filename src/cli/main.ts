@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CommandContext } from './command-context.js';
+import { auditCommand } from './commands/audit.js';
 import { demoCommand } from './commands/demo.js';
 import { inspectCommand } from './commands/inspect.js';
 import { listCommand } from './commands/list.js';
@@ -35,6 +36,9 @@ export function createProgram(context: CommandContext): Command {
     .description('A durable runtime for LLM agents: run, inspect and resume workflows stored in a SQLite file.')
     .version(packageVersion(), '-V, --version', 'print the version of keel')
     .exitOverride()
+    // Options belong to the command named before them: `keel audit verify --json` is verify's
+    // --json, not audit's, though both commands have one.
+    .enablePositionalOptions()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
@@ -42,11 +46,18 @@ export function createProgram(context: CommandContext): Command {
       getErrHasColors: () => false,
     })
     .showHelpAfterError("(run 'keel <command> --help' to see the command's options)");
-  for (const command of [demoCommand, runCommand, listCommand, inspectCommand, resumeCommand, workerCommand, pruneCommand]) {
+  for (const command of [demoCommand, runCommand, listCommand, inspectCommand, resumeCommand, workerCommand, pruneCommand, auditCommand]) {
     // Commands are built apart from the program, so they take its output and exit settings here.
-    program.addCommand(command(context).copyInheritedSettings(program));
+    program.addCommand(inheritSettings(command(context), program));
   }
   return program;
+}
+
+/** Copies the program's output, exit and parsing settings down to a command and its subcommands (keel audit verify). */
+function inheritSettings(command: Command, parent: Command): Command {
+  command.copyInheritedSettings(parent);
+  for (const subcommand of command.commands) inheritSettings(subcommand, command);
+  return command;
 }
 
 function packageVersion(): string {

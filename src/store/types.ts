@@ -3,6 +3,7 @@
 // store/ never imports from agent/, tools/ or model/.
 
 import type BetterSqlite3 from 'better-sqlite3';
+import type { AuditEntry, AuditHead, AuditQuery, NewAuditEntry, StoredAuditEntry } from '../audit/audit-entry.js';
 
 export const WorkflowStatus = {
   pending: 'pending',
@@ -20,6 +21,39 @@ export interface Principal {
   id: string;
   roles?: string[];
   department?: string;
+}
+
+/**
+ * A permission given to a principal (docs/security.md), optionally narrowed to task types
+ * (agent names) and resources (patterns with '*', e.g. 'payee:DE89*'), until an expiry. Grants
+ * are never deleted: a revoked grant stays, with who revoked it and when, for the review.
+ */
+export interface Grant {
+  id: string;
+  principalId: string;
+  /** e.g. 'payments:write' */
+  permission: string;
+  /** The agents it applies to; null: any. */
+  taskTypes: string[] | null;
+  /** Resource patterns the calls may touch; null: any. */
+  resources: string[] | null;
+  expiresAt: number | null;
+  createdBy: string;
+  createdAt: number;
+  revokedAt: number | null;
+  revokedBy: string | null;
+  /** When the grant last permitted a call (for the permission review). */
+  lastUsedAt: number | null;
+}
+
+export type NewGrant = Pick<Grant, 'id' | 'principalId' | 'permission' | 'createdBy'> & Partial<Pick<Grant, 'taskTypes' | 'resources' | 'expiresAt'>>;
+
+export interface GrantQuery {
+  principalId?: string;
+  permission?: string;
+  /** Revoked grants too (default: only grants not revoked; expired ones are included either way). */
+  includeRevoked?: boolean;
+  limit?: number;
 }
 
 /** Saved when a workflow fails or is parked for review, so a person can see what went wrong. */
@@ -95,6 +129,10 @@ export const JournalKind = {
   toolCallDeferred: 'tool-call-deferred',
   /** A tool's retries were exhausted and its fallback gave the result instead. */
   fallbackUsed: 'fallback-used',
+  /** The permission check of a call (docs/security.md): status 'permit' or 'deny'. */
+  permissionDecided: 'permission-decided',
+  /** A side-effecting call waits for a person: its arguments carry values only untrusted tool output held. */
+  approvalRequested: 'approval-requested',
 } as const;
 export type JournalKind = (typeof JournalKind)[keyof typeof JournalKind];
 
@@ -151,6 +189,20 @@ export interface Commit {
   journal: NewJournalEntry[];
   context?: ContextChange[];
   workflow?: WorkflowPatch;
+  /** Audit entries recording this change: appended to the one audit chain in the same transaction. */
+  audit?: NewAuditEntry[];
+  /**
+   * Enough that this commit survives a process crash, even when the store promises power-loss
+   * durability: losing it to a power cut costs a repeated read-only step, never a repeated side effect.
+   */
+  crashSafeOnly?: boolean;
+}
+
+export interface AuditRange {
+  /** The first sequence number to read (default: the start of the log). */
+  fromSeq?: number;
+  /** The last sequence number to read (default: the end of the log). */
+  toSeq?: number;
 }
 
 export interface ClaimOptions {
@@ -187,7 +239,7 @@ export type RateLimiterBackend = { kind: 'sqlite'; db: BetterSqlite3.Database } 
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
-  createWorkflow(workflow: NewWorkflow, journal: NewJournalEntry[]): Promise<WorkflowRecord>;
+  createWorkflow(workflow: NewWorkflow, journal: NewJournalEntry[], audit?: NewAuditEntry[]): Promise<WorkflowRecord>;
   getWorkflow(id: string): Promise<WorkflowRecord | undefined>;
   listWorkflows(options?: ListOptions): Promise<WorkflowRecord[]>;
   countByStatus(): Promise<Record<WorkflowStatus, number>>;
@@ -198,11 +250,36 @@ export interface Store {
   nextWakeAt(waitingFor: readonly string[]): Promise<number | undefined>;
   commit(commit: Commit): Promise<void>;
   /** Operator changes that need no lease (resume, cancel); refused while another worker holds a live lease. */
-  updateWorkflow(workflowId: string, patch: WorkflowPatch, journal: NewJournalEntry[]): Promise<WorkflowRecord>;
+  updateWorkflow(workflowId: string, patch: WorkflowPatch, journal: NewJournalEntry[], audit?: NewAuditEntry[]): Promise<WorkflowRecord>;
   loadContext(workflowId: string): Promise<Record<string, unknown>>;
   readJournal(workflowId: string): Promise<JournalEntry[]>;
-  /** Deletes journals and context of workflows that finished before the given time; keeps their records. */
+  /** Deletes journals and context of workflows that finished before the given time; keeps their records and the audit. */
   pruneFinished(before: number): Promise<PruneResult>;
+  /**
+   * Appends audit entries that record no workflow change (a grant added, a breaker opened). The
+   * chain's head is read and extended in one write transaction, so every writer, in every
+   * process, extends the same chain. Returns the sealed entries.
+   */
+  appendAudit(entries: NewAuditEntry[]): Promise<AuditEntry[]>;
+  /** Audit entries matching the query, oldest first. */
+  readAudit(query?: AuditQuery): Promise<AuditEntry[]>;
+  /** Every audit entry in the range, in sequence order, read page by page: for verifying and exporting large logs. */
+  iterateAudit(range?: AuditRange): AsyncIterable<StoredAuditEntry>;
+  /** The newest audit entry's seq and hash; undefined while the log is empty. */
+  auditHead(): Promise<AuditHead | undefined>;
+  /** Stores a new grant and its `grant.added` audit entry in one transaction. */
+  addGrant(grant: NewGrant): Promise<Grant>;
+  /** Marks a grant revoked (it stays stored) and appends its `grant.revoked` audit entry, in one transaction. */
+  revokeGrant(id: string, revocation: { by: string; reason?: string }): Promise<Grant>;
+  getGrant(id: string): Promise<Grant | undefined>;
+  /** Grants matching the query, oldest first. */
+  listGrants(query?: GrantQuery): Promise<Grant[]>;
+  /** Notes that these grants permitted a call at `at`. Not audited: the permission decision that used them is. */
+  markGrantsUsed(ids: readonly string[], at: number): Promise<void>;
+  /** Creates or replaces a principal's record (roles, department) and audits `principal.saved`, in one transaction. */
+  savePrincipal(principal: Principal, by: string): Promise<Principal>;
+  getPrincipal(id: string): Promise<Principal | undefined>;
+  listPrincipals(): Promise<Principal[]>;
   /** Optional: a store without it gives rate budgets per process (in memory) only. */
   rateLimiterBackend?(): RateLimiterBackend;
   close(): Promise<void>;

@@ -148,7 +148,7 @@ describe('credential provider: single-flight refresh after 401', () => {
 describe('credential provider: failed refresh', () => {
   const leakyError = (token: string) => Object.assign(new Error(`token endpoint said 503 while rotating ${token}`), { status: 503 });
 
-  it('throws an auth-expired ToolError that names the service and never the token', async () => {
+  it('throws a transient ToolError when the endpoint is down, naming the service and never the token', async () => {
     const clock = new ManualClock();
     const endpoint = tokenEndpoint(clock);
     const provider = createCredentialProvider({ service: 'payments', fetchToken: endpoint.fetchToken, clock });
@@ -157,10 +157,11 @@ describe('credential provider: failed refresh', () => {
     endpoint.fail(leakyError(stale));
     const error = await rejection(provider.get());
     expect(ToolError.isInstance(error)).toBe(true);
-    expect(classifyFailure(error).errorClass).toBe('auth-expired');
+    // An endpoint that is down is an outage, not an expired credential: backed off, and counted by the breaker.
+    expect(classifyFailure(error).errorClass).toBe('transient');
     const { message } = error as ToolError;
     expect(message).toBe(
-      "Credential refresh for service 'payments' failed (1 of 3 allowed in a row): token endpoint said 503 while rotating [REDACTED] (HTTP 503). The call may be retried once; if refreshes keep failing, check the token endpoint of 'payments'.",
+      "Credential refresh for service 'payments' failed (1 of 3 allowed in a row): token endpoint said 503 while rotating [REDACTED] (HTTP 503). The call is retried after a pause; if refreshes keep failing, check the token endpoint of 'payments'.",
     );
     expect(message).not.toContain(stale);
     expect(JSON.stringify(error)).not.toContain(stale);
@@ -187,19 +188,32 @@ describe('credential provider: failed refresh', () => {
     const endpoint = tokenEndpoint(clock);
     endpoint.fail(Object.assign(new Error('Service Unavailable'), { status: 503 }));
     const provider = createCredentialProvider({ service: 'payments', fetchToken: endpoint.fetchToken, clock, maxFailures: 3, failureCooldownMs: 60_000 });
-    expect(await rejection(provider.get())).toMatchObject({ errorClass: 'auth-expired' });
-    expect(await rejection(provider.get())).toMatchObject({ errorClass: 'auth-expired' });
+    expect(await rejection(provider.get())).toMatchObject({ errorClass: 'transient' });
+    expect(await rejection(provider.get())).toMatchObject({ errorClass: 'transient' });
+    // An outage is waited out: the calls park until the cooldown ends instead of failing.
     const third = await rejection(provider.get());
-    expect(third).toMatchObject({ errorClass: 'fatal' });
+    expect(third).toMatchObject({ errorClass: 'transient', retryAfterMs: 60_000 });
     expect((third as Error).message).toBe(
-      "Credential refresh for service 'payments' failed 3 times in a row (last: Service Unavailable (HTTP 503)); no new refresh is tried before 2026-01-01T00:01:00.000Z. Check the token endpoint and the credentials configured for 'payments', then resume the workflow.",
+      "Credential refresh for service 'payments' failed 3 times in a row (last: Service Unavailable (HTTP 503)); no new refresh is tried before 2026-01-01T00:01:00.000Z, and calls wait until then. If it keeps failing, check the token endpoint of 'payments'.",
     );
-    expect(await rejection(provider.get())).toMatchObject({ errorClass: 'fatal' });
+    clock.advance(1_000);
+    expect(await rejection(provider.get())).toMatchObject({ errorClass: 'transient', retryAfterMs: 59_000 });
     expect(endpoint.calls).toBe(3); // the fourth call did not reach the endpoint
-    clock.advance(60_000);
+    clock.advance(59_000);
     endpoint.fail(undefined);
     expect(await provider.get()).toBe('tok-4-0123456789');
     expect(provider.stats).toEqual({ refreshes: 4, failures: 3 });
+  });
+
+  it('fails for good after maxFailures when the endpoint keeps refusing the client (401), not down', async () => {
+    const clock = new ManualClock();
+    const endpoint = tokenEndpoint(clock);
+    endpoint.fail(Object.assign(new Error('Unauthorized'), { status: 401 }));
+    const provider = createCredentialProvider({ service: 'payments', fetchToken: endpoint.fetchToken, clock, maxFailures: 2 });
+    expect(await rejection(provider.get())).toMatchObject({ errorClass: 'auth-expired' });
+    const second = await rejection(provider.get());
+    expect(second).toMatchObject({ errorClass: 'fatal' });
+    expect((second as Error).message).toContain('then resume the workflow');
   });
 
   it('keeps handing out a still-valid token when refreshing ahead of expiry fails', async () => {
@@ -212,7 +226,7 @@ describe('credential provider: failed refresh', () => {
     expect(await provider.get()).toBe(token);
     expect(provider.stats.failures).toBe(1);
     clock.advance(20_000); // now expired: nothing left to fall back on
-    expect(await rejection(provider.get())).toMatchObject({ errorClass: 'auth-expired' });
+    expect(await rejection(provider.get())).toMatchObject({ errorClass: 'transient' });
   });
 
   it('fails a refresh that hangs, and is not wedged by it', async () => {
@@ -225,7 +239,7 @@ describe('credential provider: failed refresh', () => {
       fetchToken: () => (++calls === 1 ? new Promise<IssuedToken>(() => {}) : Promise.resolve({ token: 'tok-after-hang-123' })),
     });
     const error = await rejection(provider.get());
-    expect(error).toMatchObject({ errorClass: 'auth-expired' });
+    expect(error).toMatchObject({ errorClass: 'transient' });
     expect((error as Error).message).toContain('the token endpoint did not answer within 20 ms');
     expect(await provider.get()).toBe('tok-after-hang-123');
   });

@@ -2,7 +2,9 @@
 // process. A provider hands out a cached token, refreshes it before it expires and after the
 // service rejects it, and does so single-flight: however many calls see a 401 at once, the token
 // endpoint is asked once. A failing refresh is classified and, after a few in a row, stops being
-// tried for a while instead of hammering the endpoint. A token never appears in an error message.
+// tried for a while instead of hammering the endpoint. An endpoint that is down is an outage
+// (transient: the call backs off, parks, and counts against the breaker), not a refused
+// credential (fatal). A token never appears in an error message.
 //
 // Who invalidates: the tool that used a token and got a 401 calls `invalidate(token)` before it
 // throws; the runner then retries the call (auth-expired: once) and the retry's `get()` refreshes.
@@ -76,6 +78,8 @@ export function createCredentialProvider(options: CredentialProviderOptions): Cr
   let failuresInARow = 0;
   let pausedUntil: number | undefined;
   let lastFailure = '';
+  /** The last failed refresh met an endpoint that was down, slow or rate limiting, not one that refused us. */
+  let lastFailureWasOutage = false;
   const previous: string[] = [];
   const stats: CredentialStats = { refreshes: 0, failures: 0 };
   const secrets = () => [...(current ? [current.token] : []), ...previous];
@@ -120,6 +124,7 @@ export function createCredentialProvider(options: CredentialProviderOptions): Cr
     const what = timedOut ? `the token endpoint did not answer within ${refreshTimeoutMs} ms` : redactor.redactText(error instanceof Error ? error.message : String(error));
     lastFailure = `${what} (${failure.reason})`;
     const refusedForGood = failure.errorClass === 'fatal' || failure.errorClass === 'permission-denied';
+    lastFailureWasOutage = timedOut || failure.errorClass === 'transient' || failure.errorClass === 'rate-limited';
     const details = { service, errorClass: failure.errorClass, status: failure.status, code: failure.code, failuresInARow };
     if (refusedForGood) {
       return new ToolError(
@@ -129,6 +134,15 @@ export function createCredentialProvider(options: CredentialProviderOptions): Cr
       );
     }
     if (failuresInARow >= maxFailures) return paused(details);
+    if (lastFailureWasOutage) {
+      // Not an expired credential: retrying at once (auth-expired) would fail the same way, and a
+      // breaker probe that got this must keep the breaker open rather than close it.
+      return new ToolError(
+        failure.errorClass === 'rate-limited' ? 'rate-limited' : 'transient',
+        `Credential refresh for service '${service}' failed (${failuresInARow} of ${maxFailures} allowed in a row): ${lastFailure}. The call is retried after a pause; if refreshes keep failing, check the token endpoint of '${service}'.`,
+        { details, retryAfterMs: failure.retryAfterMs },
+      );
+    }
     return new ToolError(
       'auth-expired',
       `Credential refresh for service '${service}' failed (${failuresInARow} of ${maxFailures} allowed in a row): ${lastFailure}. The call may be retried once; if refreshes keep failing, check the token endpoint of '${service}'.`,
@@ -137,7 +151,19 @@ export function createCredentialProvider(options: CredentialProviderOptions): Cr
   }
 
   function paused(details: Record<string, unknown> = { service, failuresInARow }): ToolError {
-    const until = new Date(pausedUntil ?? clock.now()).toISOString();
+    const now = clock.now();
+    const until = new Date(pausedUntil ?? now).toISOString();
+    if (lastFailureWasOutage) {
+      // An outage is waited out: the call parks until refreshing may be tried again (and fails
+      // when that is beyond its retry policy's time limit), instead of failing every workflow
+      // whose token expired while the endpoint was down.
+      return new ToolError(
+        'transient',
+        `Credential refresh for service '${service}' failed ${failuresInARow} times in a row (last: ${lastFailure}); no new refresh is tried before ${until}, and calls wait until then. ` +
+          `If it keeps failing, check the token endpoint of '${service}'.`,
+        { details, retryAfterMs: Math.max(0, (pausedUntil ?? now) - now) },
+      );
+    }
     return new ToolError(
       'fatal',
       `Credential refresh for service '${service}' failed ${failuresInARow} times in a row (last: ${lastFailure}); no new refresh is tried before ${until}. ` +

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeelError } from '../errors.js';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite/sqlite-store.js';
-import { createRateBudget, rateLimitTable, type RateBudget, type TakeResult } from './rate-budget.js';
+import { createRateBudget, rateLimitTable, steadyRateJitterMs, steadySlotMs, type RateBudget, type TakeResult } from './rate-budget.js';
 
 const start = Date.UTC(2026, 0, 1, 12, 0, 0);
 
@@ -65,7 +65,7 @@ describe('rate budget', () => {
     const second = await budgets[1].take('payments');
     expect(first).toEqual({ ok: true });
     expect(waitOf(second)).toBeGreaterThan(0);
-    expect(waitOf(second)).toBeLessThanOrEqual(1000 / perSecond);
+    expect(waitOf(second)).toBeLessThanOrEqual(steadySlotMs(perSecond));
 
     // Two workers asking every 7 ms for three seconds.
     const granted: number[] = [start];
@@ -73,8 +73,9 @@ describe('rate budget', () => {
       vi.setSystemTime(now);
       for (const budget of budgets) if ((await budget.take('payments')).ok) granted.push(now);
     }
+    // Even a call delayed by steadyRateJitterMs on its way cannot make a second at the service hold more.
     for (const at of granted) {
-      expect(granted.filter((other) => other >= at && other < at + 1000).length).toBeLessThanOrEqual(perSecond);
+      expect(granted.filter((other) => other >= at && other < at + 1000 + steadyRateJitterMs).length).toBeLessThanOrEqual(perSecond);
     }
     expect(granted.length).toBeGreaterThanOrEqual(3 * perSecond - 1);
   });

@@ -10,8 +10,9 @@ import type { RateLimiterBackend, Store } from '../store/types.js';
 
 export interface BudgetConfig {
   /**
-   * A steady rate: at most one call every 1000/perSecond ms, so no stretch of one second ever
-   * holds more than `perSecond` calls (no bursts at window edges).
+   * A steady rate: calls spaced evenly, so no stretch of one second ever holds more than
+   * `perSecond` calls (no bursts at window edges), at the service too, where a call held up on
+   * its way by up to steadyRateJitterMs arrives closer to the next (see steadySlotMs).
    */
   perSecond?: number;
   /** A quota: at most `points` calls in each window of `durationSeconds` (bursts allowed inside it). */
@@ -177,8 +178,8 @@ class StoreRateBudget implements RateBudget {
     if (!limiters) {
       const config = this.configs.get(service) ?? this.defaults ?? {};
       limiters = { service: [] };
-      // The steady rate is one call per 1/perSecond s; rate-limiter-flexible takes fractional seconds.
-      if (config.perSecond !== undefined) limiters.service.push(this.limiter('rate', 1, 1 / config.perSecond));
+      // The steady rate is one call per slot of steadySlotMs; rate-limiter-flexible takes fractional seconds.
+      if (config.perSecond !== undefined) limiters.service.push(this.limiter('rate', 1, steadySlotMs(config.perSecond) / 1000));
       if (config.points !== undefined) limiters.service.push(this.limiter('quota', config.points, config.durationSeconds!));
       if (config.perUser) limiters.perUser = this.limiter('user', config.perUser.points, config.perUser.durationSeconds);
       this.limiters.set(service, limiters);
@@ -221,6 +222,24 @@ class StoreRateBudget implements RateBudget {
       { cause: error, retryable: true },
     );
   }
+}
+
+/**
+ * How much a call may be held up between leaving the budget and reaching the service (a busy
+ * event loop, a token refresh it waits for) without the service seeing more than perSecond calls
+ * in a second: two calls spaced 1000/perSecond ms apart at the budget arrive closer together
+ * when the first is delayed.
+ */
+export const steadyRateJitterMs = 50;
+
+/**
+ * The gap between two calls at a steady rate of perSecond, in whole ms: perSecond gaps span a
+ * second plus steadyRateJitterMs (so the rate granted is at most perSecond * 1000/1050), and one
+ * more ms because rate-limiter-flexible reads Date.now(), whole milliseconds, and opens the next
+ * slot at exactly the end of the last, granting gaps up to 1 ms shorter than asked.
+ */
+export function steadySlotMs(perSecond: number): number {
+  return Math.ceil((1000 + steadyRateJitterMs) / perSecond) + 1;
 }
 
 /** Consumes one point; a refusal (not an error) says how long until the bucket has one again. */

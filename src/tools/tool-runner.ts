@@ -52,7 +52,15 @@ export interface Blocked {
 
 export type AttemptResult =
   | { ok: true; result: unknown; durationMs: number }
-  | { ok: false; error: unknown; classification: FailureClassification; message: string; durationMs: number }
+  | {
+      ok: false;
+      error: unknown;
+      classification: FailureClassification;
+      message: string;
+      durationMs: number;
+      /** The tool's token came from a refresh made for this attempt (false: one already held). */
+      freshCredentials?: boolean;
+    }
   | { ok: false; blocked: Blocked; durationMs: number };
 
 export interface FailureReport {
@@ -112,12 +120,14 @@ export class ToolRunner {
     if (config?.breaker !== false) {
       const breaker = this.breakers.for(service);
       const retryAt = breaker.retryAt();
-      if (breaker.state === 'open' && retryAt !== undefined && retryAt > this.clock.now()) {
-        const waitMs = retryAt - this.clock.now();
+      // Breakers keep wall-clock time (cockatiel reads Date.now), whatever clock the runner has.
+      const now = Date.now();
+      if (breaker.state === 'open' && retryAt !== undefined && retryAt > now) {
+        const waitMs = retryAt - now;
         return { reason: 'circuit-open', service, waitMs, message: `the circuit breaker of service '${service}' is open; a probe call may go in ${waitMs} ms` };
       }
     }
-    if (!config?.rateLimit) return undefined;
+    // Asked even without a budget of the service's own: a 429 pauses every service (pause()).
     const taken = await this.budget.take(service, principal.id);
     if (taken.ok) return undefined;
     const which = taken.limit === 'paused' ? 'is paused after a 429' : taken.limit === 'user' ? `budget for user ${principal.id} is spent` : 'rate budget is spent';
@@ -129,6 +139,7 @@ export class ToolRunner {
     const started = performance.now();
     const provider = tool.service ? this.services.get(tool.service)?.credentials : undefined;
     let handedToken: string | undefined;
+    let freshCredentials: boolean | undefined;
     const withCredentials: ToolContext = {
       ...context,
       credentials: async () => {
@@ -140,7 +151,9 @@ export class ToolRunner {
             { tool: tool.name, workflowId: context.workflowId, step: context.step },
           );
         }
+        const refreshesBefore = provider.stats.refreshes;
         handedToken = await provider.get(context.signal);
+        freshCredentials = provider.stats.refreshes > refreshesBefore;
         return handedToken;
       },
     };
@@ -153,7 +166,7 @@ export class ToolRunner {
     } catch (error) {
       const durationMs = performance.now() - started;
       if (BreakerOpenError.isInstance(error)) {
-        const waitMs = Math.max(0, error.retryAtMs - this.clock.now());
+        const waitMs = Math.max(0, error.retryAtMs - Date.now());
         return { ok: false, blocked: { reason: 'circuit-open', service: error.service, waitMs, message: this.redactor.redactText(error.message) }, durationMs };
       }
       const classification = classifyFailure(error, tool, this.clock.now());
@@ -161,7 +174,7 @@ export class ToolRunner {
       if (classification.errorClass === 'rate-limited' && tool.service && classification.retryAfterMs) {
         await this.budget.pause(tool.service, classification.retryAfterMs);
       }
-      return { ok: false, error, classification, message: this.redactor.redactText(errorMessage(error)), durationMs };
+      return { ok: false, error, classification, message: this.redactor.redactText(errorMessage(error)), durationMs, freshCredentials };
     }
   }
 
@@ -174,13 +187,23 @@ export class ToolRunner {
     return this.policyOf(tool).maxAttempts ?? 3;
   }
 
-  retryDecision(tool: AnyTool, failure: { error: unknown; classification: FailureClassification }, attempt: number, elapsedMs: number, previousErrorClass?: ErrorClass): RetryDecision {
+  retryDecision(
+    tool: AnyTool,
+    failure: { error: unknown; classification: FailureClassification; freshCredentials?: boolean },
+    attempt: number,
+    elapsedMs: number,
+    previousErrorClass?: ErrorClass,
+  ): RetryDecision {
+    // A second auth-expired in a row means a refreshed token was refused too: not retried again.
+    // Unless this attempt's token was one already held, not refreshed for it: a service that does
+    // not say when its tokens expire can let that one expire too, and the next attempt refreshes.
+    const heldTokenExpired = failure.classification.errorClass === 'auth-expired' && failure.freshCredentials === false;
     return nextRetry(this.policyOf(tool), {
       attempt,
       elapsedMs,
       error: failure.error,
       classification: failure.classification,
-      previousErrorClass,
+      previousErrorClass: heldTokenExpired ? undefined : previousErrorClass,
       random: this.random,
       now: this.clock.now(),
     });

@@ -63,6 +63,22 @@ export interface ToolDefinition<Schema extends z.ZodType = z.ZodType, Result = u
    * idempotency key is still in flight" can call that 'transient' instead of 'invalid-input'.
    */
   classify?(error: unknown): ErrorClass | undefined;
+  /**
+   * The permission a call needs (e.g. 'payments:write') when permissions are enforced
+   * (docs/security.md). A tool without one cannot run there: deny by default.
+   */
+  permission?: string;
+  /**
+   * The resources a call touches, named from its arguments (e.g. `payee:<iban>`, `claim:<id>`):
+   * each must fall within a grant's resource patterns. Without it a call is checked as `tool:<name>`.
+   */
+  resource?(args: z.infer<Schema>, call: { input: unknown }): string | readonly string[];
+  /**
+   * Its results are trusted sources for provenance: values it returns may flow into a
+   * side-effecting call's arguments without a person's approval. Default false: tool output is data
+   * that may carry injected instructions.
+   */
+  trusted?: boolean;
   execute(args: z.infer<Schema>, context: ToolContext): Promise<Result> | Result;
 }
 

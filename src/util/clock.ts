@@ -19,3 +19,8 @@ export class ManualClock implements Clock {
     this.current = time;
   }
 }
+
+/** A UTC time of day for messages, to the second: "12:00:03Z". */
+export function timeOfDay(time: number): string {
+  return `${new Date(time).toISOString().slice(11, 19)}Z`;
+}

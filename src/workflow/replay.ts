@@ -37,6 +37,10 @@ export function replayJournal(journal: readonly JournalEntry[], step: number): R
       case JournalKind.actionRefused:
         history.push(errorObservation(entry, data));
         break;
+      case JournalKind.permissionDecided:
+        // A denial handed to the decider is an observation; a permit, or a denial that parked or failed the workflow, is not.
+        if (entry.status === 'deny' && data.next === 'feedback') history.push(errorObservation(entry, data));
+        break;
       case JournalKind.toolCallFailed:
         // Failures that ended the step (not retried) are what the decider saw.
         if (data.final === true) history.push(errorObservation(entry, data));

@@ -1,6 +1,7 @@
 // keel demo, in-process: a small batch of sample claims through the expense-approval example,
 // scored against the samples, with plain progress lines off a terminal and lines redrawn in
-// place on one; and the demo leaving a database that already holds workflows alone.
+// place on one; --chaos riding out injected faults with counts that match the journal; and the
+// demo leaving a database that already holds workflows alone.
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +21,17 @@ async function listed(db: string): Promise<ListedWorkflow[]> {
   return JSON.parse((await cli.run(['list', '--json', '--db', db])).out);
 }
 
+/** A chaos summary line such as "retries  5: transient 3, auth-expired 2" (or "none") as counts by name. */
+function countsOn(out: string, label: string): Record<string, number> {
+  const value = new RegExp(`\\n  ${label} +(.+)\\n`).exec(out)?.[1];
+  expect(value, `the ${label} line`).toBeDefined();
+  if (value === 'none') return {};
+  const [, total, parts] = /^(\d+): (.+)$/.exec(value!)!;
+  const counts = Object.fromEntries(parts!.split(', ').map((part) => [part.split(' ')[0]!, Number(part.split(' ')[1])]));
+  expect(Object.values(counts).reduce((sum, count) => sum + count, 0)).toBe(Number(total));
+  return counts;
+}
+
 describe('keel demo', () => {
   it('runs the sample claims to the outcomes the samples expect', async () => {
     const result = await cli.run(['demo', '--claims', '8', '--db', cli.db]);
@@ -28,6 +40,8 @@ describe('keel demo', () => {
     expect(result.out).toMatch(/ model +scripted \(set KEEL_MODEL to use a real model\)/);
     expect(result.out).toContain('All 8 claims ended as expected.');
     expect(result.out).not.toContain('MISMATCH');
+    // Without --chaos, no faults and no chaos summary.
+    expect(result.out).not.toMatch(/chaos/i);
 
     const samples = sampleClaims(8, 1);
     const paid = samples.filter((sample) => sample.expected === 'paid').length;
@@ -50,6 +64,35 @@ describe('keel demo', () => {
     expect(result.out).toContain(`keel list --db ${cli.db}\n`);
     expect(result.out).toContain(`keel inspect ${someId} --db ${cli.db}\n`);
     expect(result.out).toContain(`keel run expense-approval --input `);
+  });
+
+  it('rides out injected faults with --chaos, counts what Keel did from the journal, and still pays every claim exactly once', async () => {
+    const result = await cli.run(['demo', '--chaos', '--claims', '8', '--db', cli.db]);
+
+    expect(result.code, result.out + result.err).toBe(0);
+    expect(result.out).toMatch(/ chaos +30% of payment calls answer 503, every 7th answers 429 \(Retry-After 1 s\), tokens expire every 2 s unannounced, 2% of calls hang\n/);
+    expect(result.out).toContain('All 8 claims ended as expected.');
+    const paid = sampleClaims(8, 1).filter((sample) => sample.expected === 'paid').length;
+    expect(result.out).toContain(`\n  exactly once      every paid claim was still paid exactly once (${paid} payments in the ledger for ${paid} paid claims)\n`);
+    expect(result.out).toMatch(/\n  faults injected   \d+ × 503, \d+ × 429, \d+ × 401 \(\d+ tokens? expired in use\), \d+ hung calls?\n/);
+    expect(result.out).toMatch(/\n  token refreshes   [1-9]\d* tokens? fetched from the token endpoint, single-flight\n/);
+    expect(result.out).toMatch(/\n  breaker opens     \d+/);
+
+    // Retries, waits, parks and fallbacks are the journal's counts.
+    const journal: { kind: string; name: string | null; status: string | null; data: Record<string, unknown> }[] = [];
+    for (const workflow of await listed(cli.db)) {
+      journal.push(...JSON.parse((await cli.run(['inspect', workflow.id, '--json', '--db', cli.db])).out).journal);
+    }
+    const retries: Record<string, number> = {};
+    for (const entry of journal.filter((entry) => entry.kind === 'tool-call-failed' && entry.data.final === false)) retries[entry.status!] = (retries[entry.status!] ?? 0) + 1;
+    expect(countsOn(result.out, 'retries')).toEqual(retries);
+    const waits = journal.filter((entry) => entry.kind === 'tool-call-deferred' && entry.status === 'rate-limit');
+    const parkedWaits = waits.filter((entry) => entry.data.parked === true).length;
+    expect(result.out).toContain(`\n  rate-limit waits  ${waits.length} (${waits.length - parkedWaits} in the worker, ${parkedWaits} parked)\n`);
+    const parks: Record<string, number> = {};
+    for (const entry of journal.filter((entry) => entry.kind === 'workflow-parked')) parks[entry.name!] = (parks[entry.name!] ?? 0) + 1;
+    expect(countsOn(result.out, 'parks')).toEqual(parks);
+    expect(result.out).toContain('\n  fallbacks         0\n');
   });
 
   it('redraws one line per claim in place on a terminal tall enough', async () => {

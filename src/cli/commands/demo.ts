@@ -2,13 +2,15 @@
 // example's payments service on 127.0.0.1, submits a fixed batch of sample claims (clean ones,
 // policy violations, malformed documents), runs them four at a time with live progress, and
 // scores every outcome against what the sample expects. Exit 1 when any claim did not end as
-// expected, so the demo doubles as a smoke test.
+// expected, so the demo doubles as a smoke test. With --chaos the service injects faults (503s,
+// 429s, expiring tokens, hanging calls) and the summary counts what Keel's tool runner did.
 
 import { Command, Option } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { loadAgent } from '../agent-loader.js';
 import { createCliKeel, registerLoaded } from '../cli-keel.js';
 import type { CommandContext } from '../command-context.js';
+import { chaosFaults, countChaos, describeChaosFaults, type ChaosCounts } from '../demo/chaos.js';
 import { displayPath, openDemoDatabase } from '../demo/demo-database.js';
 import { startDemoProgress, type DemoClaim, type DemoProgress } from '../demo/demo-progress.js';
 import { demoReport, type SampleClaimLike } from '../demo/demo-report.js';
@@ -30,13 +32,14 @@ export function demoCommand(context: CommandContext): Command {
   return new Command('demo')
     .description('run the expense-approval example on a fresh database, with live progress and a summary')
     .addOption(new Option('--claims <n>', 'how many sample claims to submit').argParser(positiveInteger).default(defaultClaims))
+    .option('--chaos', 'inject faults into the payments service (503s, 429s, expiring tokens, hanging calls) and count what Keel did about them')
     .addOption(databaseOption())
-    .action(async (options: { claims: number }, command: Command) => {
-      context.exitWith(await runDemo(options.claims, databaseChoice(command, context.io.cwd), context.io));
+    .action(async (options: { claims: number; chaos?: boolean }, command: Command) => {
+      context.exitWith(await runDemo(options.claims, options.chaos === true, databaseChoice(command, context.io.cwd), context.io));
     });
 }
 
-async function runDemo(claimCount: number, choice: DatabaseChoice, io: CliIo): Promise<number> {
+async function runDemo(claimCount: number, chaos: boolean, choice: DatabaseChoice, io: CliIo): Promise<number> {
   const models = chooseModel();
   const loaded = await loadAgent('expense-approval', io.cwd);
   models.assertCanDecide(loaded);
@@ -45,7 +48,7 @@ async function runDemo(claimCount: number, choice: DatabaseChoice, io: CliIo): P
   let payments: ExamplePaymentsService | undefined;
   let restorePaymentsUrl = () => {};
   try {
-    payments = await startExamplePayments();
+    payments = await startExamplePayments(chaos ? chaosFaults : {});
     restorePaymentsUrl = usePaymentsUrl(payments.url);
     io.stdout.write(`Keel demo: ${samples.length} expense claims through agent 'expense-approval', ${concurrency} at a time\n`);
     io.stdout.write(
@@ -53,6 +56,7 @@ async function runDemo(claimCount: number, choice: DatabaseChoice, io: CliIo): P
         ['database', displayPath(database.path, io.cwd)],
         ['payments', `example payments service at ${payments.url}`],
         ['model', models.describe(loaded).replace(/^model: /, '')],
+        ...(chaos ? ([['chaos', describeChaosFaults()]] as [string, string][]) : []),
       ]),
     );
     io.stdout.write(database.note ? `\nNote: ${database.note}\n\n` : '\n');
@@ -79,8 +83,14 @@ async function runDemo(claimCount: number, choice: DatabaseChoice, io: CliIo): P
     const results = await Promise.all(
       claims.map(async (claim) => ({ sample: claim.sample, workflow: (await database.store.getWorkflow(claim.workflowId))! })),
     );
+    let chaosCounts: ChaosCounts | undefined;
+    if (chaos) {
+      const journals = await Promise.all(claims.map((claim) => database.store.readJournal(claim.workflowId)));
+      chaosCounts = countChaos(journals, payments.stats(), keel.runner.breakers.counters());
+    }
     const report = demoReport({
       results,
+      chaos: chaosCounts,
       payments: payments.ledger(),
       elapsedMs,
       model: models.describe(loaded),

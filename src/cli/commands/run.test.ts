@@ -125,7 +125,7 @@ describe('a failed workflow, then keel resume', () => {
     const inspected = await cli.run(['inspect', workflow.id, '--db', cli.db]);
     expect(inspected.out).toMatch(/failure +TOOL_FAILED at step 1 in state 'charging'/);
     expect(inspected.out).toMatch(/saved context +quote \(\d+ B\)/);
-    expect(inspected.out).toMatch(/tool-call-failed +charge +fatal +1 .*fatal: the card service refused the charge: service closed/);
+    expect(inspected.out).toMatch(/tool-call-failed +charge +fatal +1 .*fatal, the workflow fails: the card service refused the charge: service closed$/m);
 
     vi.stubEnv('CARD_SERVICE_UP', '1');
     const resumed = await cli.run(['resume', workflow.id, '--json', '--db', cli.db]);

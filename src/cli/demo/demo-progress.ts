@@ -9,6 +9,9 @@ import type { Writer } from '../io.js';
 import type { SampleClaimLike } from './demo-report.js';
 import { verdictOf } from './demo-report.js';
 
+/** Waits the tool runner parks a workflow for; `keel.work({ once })` waits for them. */
+const runnerParks = new Set(['retry', 'circuit-open', 'rate-limit']);
+
 export interface DemoClaim {
   workflowId: string;
   sample: SampleClaimLike;
@@ -34,6 +37,9 @@ export function startDemoProgress(writer: Writer, claims: readonly DemoClaim[]):
       if (index === undefined) return;
       const claim = claims[index]!;
       if (event.type === 'workflow-stopped') {
+        // Parked by the tool runner until a time (a backoff, an open breaker, a spent budget): the
+        // worker takes it up again when due, so it has not finished; its line says parked.
+        if (event.workflow.status === 'waiting' && runnerParks.has(event.workflow.waitingFor ?? '')) return;
         finished++;
         const line = claimLine(claim, resultWord(event.workflow), `${event.workflow.step} steps  ${verdictOf(claim.sample, event.workflow).text}`);
         if (live) live.update(index, line);

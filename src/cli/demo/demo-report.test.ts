@@ -86,3 +86,34 @@ describe('demoReport', () => {
     expect(stray.text).toContain("MISMATCH  payments: the ledger holds a payment for claim C-2, which did not end 'paid'\n");
   });
 });
+
+describe('demoReport --chaos', () => {
+  const chaos = {
+    injected: { failed503: 4, rateLimited: 1, unauthorized: 1, hung: 0, tokensIssued: 2, tokensExpired: 1 },
+    retries: { transient: 4, 'auth-expired': 1 },
+    rateLimitWaits: { inWorker: 3, parked: 0 },
+    parks: {},
+    breakerOpens: 0,
+    deferredByBreaker: 0,
+    fallbacks: 0,
+  };
+
+  it('adds the chaos counts and says every paid claim was still paid exactly once', () => {
+    const result = demoReport({ results: [paidClean, rejectedMalformed], payments: [{ claimId: 'C-1' }], elapsedMs: 10, model: 'scripted', databaseFlag: '', chaos });
+    expect(result.ok).toBe(true);
+    expect(result.text).toContain('\nChaos: faults the payments service injected, and what Keel did\n');
+    expect(result.text).toMatch(/\n  retries +5: transient 4, auth-expired 1\n/);
+    expect(result.text).toMatch(/\n  exactly once +every paid claim was still paid exactly once \(1 payment in the ledger for 1 paid claim\)\n/);
+  });
+
+  it('does not claim exactly once when the ledger disagrees', () => {
+    const result = demoReport({ results: [paidClean], payments: [{ claimId: 'C-1' }, { claimId: 'C-1' }], elapsedMs: 10, model: 'scripted', databaseFlag: '', chaos });
+    expect(result.ok).toBe(false);
+    expect(result.text).toMatch(/\n  exactly once +NO: see the MISMATCH lines below\n/);
+    expect(result.text).toContain('MISMATCH  payments: claim C-1 was paid 2 times\n');
+  });
+
+  it('prints no chaos section without --chaos', () => {
+    expect(report([paidClean], [{ claimId: 'C-1' }]).text).not.toContain('Chaos');
+  });
+});

@@ -3,6 +3,7 @@
 
 import type { WorkflowRecord } from '../../store/types.js';
 import { formatFields, formatTable } from '../format/table.js';
+import { chaosFields, type ChaosCounts } from './chaos.js';
 import { formatDuration } from '../format/time.js';
 
 /** What the demo uses of a sample from examples/expense-approval/claims.ts. */
@@ -37,6 +38,8 @@ export interface DemoReportInput {
   databaseFlag: string;
   /** A sample claim file to suggest for `keel run`, relative to the working folder, if one ships. */
   sampleInput?: string;
+  /** keel demo --chaos: the faults injected and what the runner did about them. */
+  chaos?: ChaosCounts;
 }
 
 export interface DemoReport {
@@ -70,6 +73,13 @@ export function demoReport(input: DemoReportInput): DemoReport {
       ['model', input.model.replace(/^model: /, '')],
     ]),
   );
+  if (input.chaos) {
+    const exactlyOnce =
+      paymentProblems.length === 0
+        ? `every paid claim was still paid exactly once (${plural(input.payments.length, 'payment')} in the ledger for ${plural(paid.length, 'paid claim')})`
+        : 'NO: see the MISMATCH lines below';
+    lines.push('\nChaos: faults the payments service injected, and what Keel did\n', formatFields([...chaosFields(input.chaos), ['exactly once', exactlyOnce]]));
+  }
   for (const { sample, workflow } of mismatches) {
     lines.push(`MISMATCH  claim ${sample.input.claimId} (${sample.kind}): ${verdictOf(sample, workflow).text.replace(/^MISMATCH: /, '')}. See: keel inspect ${workflow.id}${input.databaseFlag}\n`);
   }
@@ -134,4 +144,8 @@ function nextCommands(input: DemoReportInput): string {
   }
   if (input.sampleInput) commands.push([`keel run expense-approval --input ${input.sampleInput}${flag}`, 'run one more claim in this process']);
   return `\nNext, try:\n${commands.map(([command, why]) => `  # ${why}\n  ${command}\n`).join('')}`;
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }

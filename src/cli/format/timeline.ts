@@ -4,6 +4,7 @@
 
 import { versionLabel } from '../../agent/define-agent.js';
 import type { FailureRecord, JournalEntry, WorkflowRecord } from '../../store/types.js';
+import { timeOfDay } from '../../util/clock.js';
 import { formatFields, formatTable } from './table.js';
 import { formatDuration, formatOffset, formatTimestamp } from './time.js';
 
@@ -19,7 +20,7 @@ function formatHeader(workflow: WorkflowRecord): string {
     ['agent', `${workflow.agent}@${versionLabel(workflow.agentVersion)} (${workflow.agentVersion})`],
     ['module', workflow.agentModule ?? '-'],
     ['principal', workflow.principal.id],
-    ['status', workflow.status + (workflow.waitingFor ? ` (waiting for ${workflow.waitingFor})` : '')],
+    ['status', workflow.status + (workflow.waitingFor ? ` (waiting for ${workflow.waitingFor}${workflow.wakeAt === null ? '' : ` until ${formatTimestamp(workflow.wakeAt)}`})` : '')],
     ['state', workflow.state],
     ['outcome', workflow.outcome ?? '-'],
     ['steps', String(workflow.step)],
@@ -89,8 +90,13 @@ export function entryDetail(entry: JournalEntry): string {
     case 'checkpoint-saved':
       return `before a side effect, in state ${text(data.state)}`;
     case 'tool-call-completed':
-      return `result ${JSON.stringify(data.result) ?? 'none'}`;
+      return `${data.fallback ? `from the fallback (${text(data.fallback)}): ` : ''}result ${JSON.stringify(data.result) ?? 'none'}`;
     case 'tool-call-failed':
+      return failedAttemptDetail(entry, data);
+    case 'tool-call-deferred':
+      return `${waitDetail(entry, data, data.waitMs)}: ${text(data.message)}`;
+    case 'fallback-used':
+      return fallbackDetail(entry, data);
     case 'tool-call-invalid':
     case 'action-refused':
     case 'model-call-failed':
@@ -106,6 +112,9 @@ export function entryDetail(entry: JournalEntry): string {
     case 'workflow-resumed':
       return `from ${text(data.from)}${data.waitingFor ? ` (was waiting for ${text(data.waitingFor)})` : ''} by ${text(data.by)}`;
     case 'workflow-parked':
+      // The runner's parks carry a wake-up time; parks for a person or an operator carry a code.
+      if (typeof data.wakeAt === 'number') return `parked until ${wakeTime(entry, data.wakeAt)} (${text(entry.name)}): ${text(data.message)}`;
+      return `${text(data.code)}: ${text(data.message)}`;
     case 'workflow-failed':
       return `${text(data.code)}: ${text(data.message)}`;
     case 'workflow-migrated':
@@ -117,6 +126,47 @@ export function entryDetail(entry: JournalEntry): string {
     default:
       return entry.data === null || entry.data === undefined ? '' : (JSON.stringify(entry.data) ?? '');
   }
+}
+
+/**
+ * What happened to a failed attempt comes first, so a cut line still shows it: "transient, retry
+ * in 340 ms: HTTP 503: ...", "rate-limited, parked until 12:00:03Z (retry): ...", "fatal, the
+ * workflow fails: ...". Entries written before the runner journaled `next` show class and message.
+ */
+function failedAttemptDetail(entry: JournalEntry, data: Data): string {
+  const message = withoutCallPrefix(text(data.message));
+  if (typeof data.next !== 'string') return `${text(data.errorClass)}: ${message}`;
+  const what = message.endsWith(`; ${data.next}.`) ? message.slice(0, -(data.next.length + 3)) : message;
+  let next: string;
+  if (data.final === false) next = waitDetail(entry, data, data.delayMs, 'retry');
+  else if (data.next === 'the decider sees the error') next = 'back to the decider';
+  else next = data.next;
+  return `${text(data.errorClass)}, ${next}: ${what}`;
+}
+
+/** "retry in 340 ms", "wait 40 ms", or "parked until 12:00:03Z (circuit-open)". */
+function waitDetail(entry: JournalEntry, data: Data, waitMs: unknown, action = 'wait'): string {
+  if (data.parked === true && typeof data.wakeAt === 'number') return `parked until ${wakeTime(entry, data.wakeAt)} (${text(entry.kind === 'tool-call-failed' ? 'retry' : entry.status)})`;
+  return `${action} ${action === 'retry' ? 'in ' : ''}${formatDuration(typeof waitMs === 'number' ? waitMs : 0)}`;
+}
+
+function fallbackDetail(entry: JournalEntry, data: Data): string {
+  const after = `(after ${text(data.errorClass)} failures)`;
+  switch (entry.status) {
+    case 'tool':
+      return `tool ${text(data.tool)} answered instead ${after}`;
+    case 'cached':
+      return `this worker's cached result, ${formatDuration(typeof data.ageMs === 'number' ? data.ageMs : 0)} old, used instead ${after}`;
+    case 'value':
+      return `the fallback's degraded value used instead ${after}`;
+    default:
+      return `${text(entry.status)} ${after}`;
+  }
+}
+
+/** A wake-up time of day when it falls within a day of the entry, the full timestamp otherwise. */
+function wakeTime(entry: JournalEntry, wakeAt: number): string {
+  return wakeAt - entry.at < 86_400_000 ? timeOfDay(wakeAt) : formatTimestamp(wakeAt);
 }
 
 /** "Tool 'x' failed (class, attempt 1 of 3, workflow w, step 2): why" repeats the row's other columns; keep the why. */

@@ -63,6 +63,63 @@ export const sqliteMigrations: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: '0002_audit',
+    // The hash-chained audit log (keel-audit-v1, see src/audit/chain.ts). Append-only: rows are
+    // never updated or deleted, not even by pruning. data holds canonical JSON text, the exact
+    // bytes the hash covers.
+    sql: `
+      CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        workflow_id TEXT,
+        step INTEGER,
+        subject TEXT,
+        outcome TEXT,
+        data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      -- One index only: every index is one more page written by every commit of every step. Queries
+      -- by actor or time scan the table (about half a second per million entries); a permission
+      -- review that needs them faster adds its index in a migration of its own.
+      CREATE INDEX audit_by_workflow ON audit (workflow_id, seq);
+    `,
+  },
+  {
+    version: 3,
+    name: '0003_grants',
+    // Least privilege (docs/security.md). Grants are never deleted: a revoked grant keeps who
+    // revoked it and when. task_types and resources are JSON arrays, NULL meaning "any".
+    // Every change to these tables is audited in the transaction that makes it.
+    sql: `
+      CREATE TABLE grants (
+        id TEXT PRIMARY KEY,
+        principal_id TEXT NOT NULL,
+        permission TEXT NOT NULL,
+        task_types TEXT,
+        resources TEXT,
+        expires_at INTEGER,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        revoked_by TEXT,
+        last_used_at INTEGER
+      );
+      CREATE INDEX grants_by_principal ON grants (principal_id, permission);
+
+      CREATE TABLE principals (
+        id TEXT PRIMARY KEY,
+        roles TEXT NOT NULL,
+        department TEXT,
+        updated_by TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 export const latestSchemaVersion = sqliteMigrations[sqliteMigrations.length - 1]!.version;

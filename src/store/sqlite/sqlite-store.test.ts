@@ -60,7 +60,7 @@ describe('opening and migrations', () => {
     const store = open(path);
     expect(store.db.pragma('user_version', { simple: true })).toBe(latestSchemaVersion);
     expect(latestSchemaVersion).toBe(sqliteMigrations.length);
-    expect(sqliteMigrations.map((migration) => migration.name)).toEqual(['0001_workflows']);
+    expect(sqliteMigrations.map((migration) => migration.name)).toEqual(['0001_workflows', '0002_audit']);
     await store.createWorkflow(newWorkflow('wf_1'), []);
     await store.close();
 
@@ -219,6 +219,34 @@ describe('workflows, claims and leases', () => {
     const cancelled = await store.updateWorkflow('wf_1', { status: 'cancelled' }, [{ step: 0, kind: 'workflow-cancelled' }]);
     expect(cancelled.status).toBe('cancelled');
     expect((await store.readJournal('wf_1')).map((entry) => entry.kind)).toEqual(['workflow-cancelled']);
+  });
+});
+
+describe('durability', () => {
+  it('writes a crash-safe-only commit without the fsync under full durability, then goes back to FULL', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'keel-durability-'));
+    const store = openSqliteStore({ path: join(folder, 'keel.db'), durability: 'full' });
+    try {
+      await store.createWorkflow(newWorkflow('wf_d'), []);
+      const claim = await store.claim({ owner: 'w1', leaseMs: 1000 });
+      const commit = { workflowId: 'wf_d', leaseOwner: claim!.workflow.leaseOwner!, journal: [{ step: 0, kind: 'action-decided' as const, name: 'look' }] };
+      const pragmas: string[] = [];
+      const pragma = store.db.pragma.bind(store.db);
+      store.db.pragma = ((source: string, options?: Database.PragmaOptions) => {
+        pragmas.push(source);
+        return pragma(source, options);
+      }) as typeof store.db.pragma;
+
+      await store.commit({ ...commit, crashSafeOnly: true });
+      expect(pragmas).toEqual(['synchronous = NORMAL', 'synchronous = FULL']);
+      await store.commit(commit);
+      expect(pragmas).toHaveLength(2);
+      expect(pragma('synchronous', { simple: true })).toBe(2);
+      expect((await store.readJournal('wf_d')).filter((entry) => entry.kind === 'action-decided')).toHaveLength(2);
+    } finally {
+      await store.close();
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
 

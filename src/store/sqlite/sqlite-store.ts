@@ -6,17 +6,23 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { AuditEntry, AuditHead, AuditQuery, NewAuditEntry, StoredAuditEntry } from '../../audit/audit-entry.js';
 import { KeelError, unknownWorkflow } from '../../errors.js';
 import { systemClock, type Clock } from '../../util/clock.js';
 import type {
+  AuditRange,
   Claim,
   ClaimOptions,
   Commit,
   ContextChange,
+  Grant,
+  GrantQuery,
   JournalEntry,
   ListOptions,
+  NewGrant,
   NewJournalEntry,
   NewWorkflow,
+  Principal,
   PruneResult,
   RateLimiterBackend,
   Store,
@@ -25,6 +31,8 @@ import type {
   WorkflowStatus,
 } from '../types.js';
 import { latestSchemaVersion, sqliteMigrations } from './migrations.js';
+import { parsedEntry, SqliteAuditLog } from './sqlite-audit.js';
+import { SqliteGrants } from './sqlite-grants.js';
 
 export const Durability = { normal: 'normal', full: 'full' } as const;
 export type Durability = (typeof Durability)[keyof typeof Durability];
@@ -52,7 +60,10 @@ export class SqliteStore implements Store {
   /** The commit's workflow updates, by SQL text: few shapes recur on every step, so each is prepared once. */
   private readonly workflowUpdates = new Map<string, Database.Statement>();
   /** Built once: wrapping a function in a transaction per commit costs as much as a statement. */
-  private readonly commitTransaction: (commit: Commit, now: number) => void;
+  private readonly durability: 'normal' | 'full';
+  private readonly commitTransaction: Database.Transaction<(commit: Commit, now: number) => void>;
+  private readonly audit: SqliteAuditLog;
+  private readonly grants: SqliteGrants;
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path === ':memory:' ? ':memory:' : resolve(options.path);
@@ -62,16 +73,22 @@ export class SqliteStore implements Store {
       // Migrate first: it reads the file before anything else does, so a file that is not a
       // database is reported as STORE_CORRUPT rather than as a raw SQLite error.
       migrate(this.db, this.path);
-      this.db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      this.durability = options.durability === 'full' ? 'full' : 'normal';
+      this.db.pragma(`synchronous = ${this.durability === 'full' ? 'FULL' : 'NORMAL'}`);
     } catch (error) {
       this.db.close();
       throw error;
     }
     this.statements = prepareStatements(this.db);
+    this.audit = new SqliteAuditLog(this.db);
+    this.grants = new SqliteGrants(this.db, this.audit);
     this.commitTransaction = this.db.transaction((commit: Commit, now: number) => this.writeCommit(commit, now));
   }
 
-  async createWorkflow(workflow: NewWorkflow, journal: NewJournalEntry[]): Promise<WorkflowRecord> {
+  // Every transaction that appends audit entries is IMMEDIATE: it takes the write lock before
+  // reading the chain's head, so no other writer can extend the same head meanwhile.
+
+  async createWorkflow(workflow: NewWorkflow, journal: NewJournalEntry[], audit?: NewAuditEntry[]): Promise<WorkflowRecord> {
     const now = this.clock.now();
     this.db.transaction(() => {
       this.statements.insertWorkflow.run({
@@ -85,7 +102,8 @@ export class SqliteStore implements Store {
         now,
       });
       this.insertJournal(workflow.id, journal, now);
-    })();
+      this.audit.append(audit, now);
+    }).immediate();
     return (await this.getWorkflow(workflow.id))!;
   }
 
@@ -156,7 +174,17 @@ export class SqliteStore implements Store {
   }
 
   async commit(commit: Commit): Promise<void> {
-    this.commitTransaction(commit, this.clock.now());
+    if (commit.crashSafeOnly && this.durability === 'full') {
+      // synchronous is per connection and may change between transactions: this one skips the fsync.
+      this.db.pragma('synchronous = NORMAL');
+      try {
+        this.commitTransaction.immediate(commit, this.clock.now());
+      } finally {
+        this.db.pragma('synchronous = FULL');
+      }
+      return;
+    }
+    this.commitTransaction.immediate(commit, this.clock.now());
   }
 
   private writeCommit(commit: Commit, now: number): void {
@@ -173,6 +201,7 @@ export class SqliteStore implements Store {
     }
     this.applyContext(commit.workflowId, commit.context ?? []);
     this.insertJournal(commit.workflowId, commit.journal, now);
+    this.audit.append(commit.audit, now);
   }
 
   private workflowUpdate(setSql: string): Database.Statement {
@@ -184,7 +213,7 @@ export class SqliteStore implements Store {
     return statement;
   }
 
-  async updateWorkflow(workflowId: string, patch: WorkflowPatch, journal: NewJournalEntry[]): Promise<WorkflowRecord> {
+  async updateWorkflow(workflowId: string, patch: WorkflowPatch, journal: NewJournalEntry[], audit?: NewAuditEntry[]): Promise<WorkflowRecord> {
     const now = this.clock.now();
     this.db.transaction(() => {
       const { sql, params } = patchSql(patch, now, undefined);
@@ -201,7 +230,8 @@ export class SqliteStore implements Store {
         );
       }
       this.insertJournal(workflowId, journal, now);
-    })();
+      this.audit.append(audit, now);
+    }).immediate();
     return (await this.getWorkflow(workflowId))!;
   }
 
@@ -242,6 +272,55 @@ export class SqliteStore implements Store {
       }
       return { workflows: ids.length, journalEntries, contextRows };
     })();
+  }
+
+  async appendAudit(entries: NewAuditEntry[]): Promise<AuditEntry[]> {
+    const now = this.clock.now();
+    return this.db.transaction(() => this.audit.append(entries, now)).immediate().map(parsedEntry);
+  }
+
+  async readAudit(query: AuditQuery = {}): Promise<AuditEntry[]> {
+    return this.audit.read(query);
+  }
+
+  iterateAudit(range?: AuditRange): AsyncIterable<StoredAuditEntry> {
+    return this.audit.iterate(range);
+  }
+
+  async auditHead(): Promise<AuditHead | undefined> {
+    return this.audit.head();
+  }
+
+  async addGrant(grant: NewGrant): Promise<Grant> {
+    return this.grants.add(grant, this.clock.now());
+  }
+
+  async revokeGrant(id: string, revocation: { by: string; reason?: string }): Promise<Grant> {
+    return this.grants.revoke(id, revocation, this.clock.now());
+  }
+
+  async getGrant(id: string): Promise<Grant | undefined> {
+    return this.grants.get(id);
+  }
+
+  async listGrants(query: GrantQuery = {}): Promise<Grant[]> {
+    return this.grants.list(query);
+  }
+
+  async markGrantsUsed(ids: readonly string[], at: number): Promise<void> {
+    this.grants.markUsed(ids, at);
+  }
+
+  async savePrincipal(principal: Principal, by: string): Promise<Principal> {
+    return this.grants.savePrincipal(principal, by, this.clock.now());
+  }
+
+  async getPrincipal(id: string): Promise<Principal | undefined> {
+    return this.grants.getPrincipal(id);
+  }
+
+  async listPrincipals(): Promise<Principal[]> {
+    return this.grants.listPrincipals();
   }
 
   /** Rate budgets share this connection: their counters live in this file, in keel_rate_* tables. */

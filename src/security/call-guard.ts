@@ -1,0 +1,232 @@
+// The permission gate of one claimed workflow, asked before every tool call (after the arguments
+// passed their schema, before the call runs): is the workflow's session still valid, do the
+// principal's live grants, the agent's declared permissions and the tool's required permission
+// allow this call on the resources it names, and do its arguments carry values only untrusted tool
+// output suggested? Its answer comes with the journal entries that record it; the step loop
+// commits them (and their audit entries) with the decision, or with the park or failure.
+//
+// It reads what it trusts from the store, never from what tools can touch: grants and the
+// principal's record fresh for every call (a revocation stops the next call), the task input as
+// stored, and the journal for when the session began and which calls a person approved.
+
+import type { Agent } from '../agent/define-agent.js';
+import type { Observation } from '../model/decision.js';
+import { JournalKind, type NewJournalEntry, type Principal, type WorkflowRecord } from '../store/types.js';
+import type { AnyTool } from '../tools/tool.js';
+import { errorMessage } from '../errors.js';
+import { timeOfDay } from '../util/clock.js';
+import { DenialCode, type PermissionDecision } from './authorizer.js';
+import { untrustedValues, type OutputSource, type UntrustedValue } from './provenance.js';
+import type { Security } from './security.js';
+
+export interface GuardedCall {
+  tool: AnyTool;
+  args: unknown;
+  step: number;
+  /** What the decider has seen so far: the tool outputs provenance looks in. */
+  history: readonly Observation[];
+}
+
+export type CallVerdict =
+  | { outcome: 'permit'; journal: NewJournalEntry[] }
+  | { outcome: 'deny'; next: 'feedback' | 'fail'; message: string; journal: NewJournalEntry[] }
+  | { outcome: 'park'; waitingFor: 'reauthorization' | 'approval'; code: 'REAUTHORIZATION_REQUIRED' | 'APPROVAL_REQUIRED'; message: string; journal: NewJournalEntry[] };
+
+interface JournalFacts {
+  /** When the current session began: the start, or the last time a person resumed the workflow from a park of this gate. */
+  sessionStartedAt: number;
+  /** Steps whose call a person approved (resumed from 'approval'). */
+  approvedSteps: Set<number>;
+}
+
+/** Resumes from these waits were a person's decision about this workflow: they start a new session. */
+const personWaits = ['reauthorization', 'approval'];
+
+export class WorkflowGuard {
+  /** Copied before any tool of this claim runs: tools receive the input and could change their copy. */
+  private readonly input: unknown;
+  private readonly snapshotPrincipal: Principal;
+  private facts?: JournalFacts;
+
+  constructor(
+    private readonly security: Security,
+    private readonly workflow: WorkflowRecord,
+    private readonly agent: Agent,
+  ) {
+    this.input = structuredClone(workflow.input);
+    this.snapshotPrincipal = structuredClone(workflow.principal);
+  }
+
+  async check(call: GuardedCall): Promise<CallVerdict> {
+    if (!(await this.security.enforced())) return { outcome: 'permit', journal: [] };
+    const facts = await this.journalFacts();
+    const now = this.security.clock.now();
+    const { tool, step } = call;
+    const ttl = this.agent.sessionTtlMs ?? this.security.sessionTtlMs;
+    if (now >= facts.sessionStartedAt + ttl) {
+      const message =
+        `Workflow ${this.workflow.id} (agent '${this.agent.name}', principal '${this.workflow.principal.id}') acts on a session of ${describeMs(ttl)} that began at ${timeOfDay(facts.sessionStartedAt)} and has ended, ` +
+        `so tool '${tool.name}' at step ${step} did not run. A person must re-authorise it: \`keel resume ${this.workflow.id} --by <your name>\` starts a new session and runs the call, re-checked against the grants as they are then.`;
+      const decision = { outcome: 'deny' as const, code: DenialCode.sessionExpired, policyIds: [], reason: `the session that began at ${new Date(facts.sessionStartedAt).toISOString()} ended after ${describeMs(ttl)}` };
+      return { outcome: 'park', waitingFor: 'reauthorization', code: 'REAUTHORIZATION_REQUIRED', message, journal: [this.entry(call, decision, [], 'park', message)] };
+    }
+    const { decision, resources, permission } = await this.decide(call, now);
+    if (decision.outcome === 'deny') {
+      const next = this.agent.onPermissionDenied ?? 'feedback';
+      const message = this.denialMessage(call, permission, resources, decision, next);
+      return { outcome: 'deny', next, message, journal: [this.entry(call, decision, resources, next, message)] };
+    }
+    // Only grants permit: the ids that decided a permit are grant ids.
+    await this.security.store.markGrantsUsed(decision.policyIds, now);
+    const approved = facts.approvedSteps.has(step);
+    const suspicious = tool.sideEffect && !approved ? untrustedValues(call.args, await this.provenanceSources(call.history)) : [];
+    if (suspicious.length === 0) {
+      const permitted = this.entry(call, decision, resources, 'run');
+      if (approved && tool.sideEffect) (permitted.data as Record<string, unknown>).approvedByPerson = true;
+      return { outcome: 'permit', journal: [permitted] };
+    }
+    const message =
+      `Tool '${tool.name}' at step ${step} of workflow ${this.workflow.id} has a side effect, and its arguments carry ${describeFindings(suspicious)}, ` +
+      `found in untrusted tool output but in no trusted source (the task input, the principal's record, trusted tools' results). ` +
+      `It may have been injected, so the call waits for a person. Check the values, then \`keel resume ${this.workflow.id} --by <your name>\` runs it as decided, or \`keel cancel\` stops the workflow.`;
+    return {
+      outcome: 'park',
+      waitingFor: 'approval',
+      code: 'APPROVAL_REQUIRED',
+      message,
+      journal: [
+        this.entry(call, decision, resources, 'approval'),
+        { step, kind: JournalKind.approvalRequested, name: tool.name, status: 'waiting', data: { reason: 'untrusted-values', values: suspicious, message } },
+      ],
+    };
+  }
+
+  private async decide(call: GuardedCall, now: number): Promise<{ decision: PermissionDecision; resources: string[]; permission: string | null }> {
+    const { tool } = call;
+    const permission = tool.permission ?? null;
+    if (!permission) {
+      return { permission, resources: [], decision: { outcome: 'deny', code: DenialCode.noPermissionDeclared, policyIds: [], reason: `tool '${tool.name}' declares no permission, and with permissions enforced such a tool never runs` } };
+    }
+    if (!(this.agent.permissions ?? []).includes(permission)) {
+      return {
+        permission,
+        resources: [],
+        decision: { outcome: 'deny', code: DenialCode.notDeclaredByAgent, policyIds: [], reason: `agent '${this.agent.name}' does not declare '${permission}' among the permissions of its task (${(this.agent.permissions ?? []).join(', ') || 'none'})` },
+      };
+    }
+    let resources: string[];
+    try {
+      const named = tool.resource?.(call.args, { input: this.input }) ?? [];
+      resources = (typeof named === 'string' ? [named] : [...named]).map((resource) => {
+        if (typeof resource !== 'string' || !resource.trim()) throw new Error(`it named ${JSON.stringify(resource)}, not a resource name`);
+        return resource;
+      });
+    } catch (error) {
+      return { permission, resources: [], decision: { outcome: 'deny', code: DenialCode.badRequest, policyIds: [], reason: `the resources of the call could not be named (tool '${tool.name}' resource(): ${errorMessage(error)})` } };
+    }
+    if (resources.length === 0) resources = [`tool:${tool.name}`];
+    const principalId = this.workflow.principal.id;
+    const [stored, grants] = await Promise.all([this.security.store.getPrincipal(principalId), this.security.store.listGrants({ principalId, permission, includeRevoked: true })]);
+    const decision = this.security.authorizer.decide({
+      principal: stored ?? this.snapshotPrincipal,
+      permission,
+      taskType: this.agent.name,
+      tool: tool.name,
+      resources,
+      args: call.args,
+      workflowId: this.workflow.id,
+      step: call.step,
+      now,
+      grants,
+    });
+    return { decision, resources, permission };
+  }
+
+  private entry(call: GuardedCall, decision: PermissionDecision, resources: string[], next: string, message?: string): NewJournalEntry {
+    const denied = decision.outcome === 'deny';
+    return {
+      step: call.step,
+      kind: JournalKind.permissionDecided,
+      name: call.tool.name,
+      status: decision.outcome,
+      data: {
+        permission: call.tool.permission ?? null,
+        taskType: this.agent.name,
+        resources,
+        policyIds: decision.policyIds,
+        ...(denied ? { code: decision.code, errorClass: 'permission-denied' } : {}),
+        reason: decision.reason,
+        next,
+        args: call.args,
+        ...(message ? { message } : {}),
+      },
+    };
+  }
+
+  private denialMessage(call: GuardedCall, permission: string | null, resources: string[], decision: Extract<PermissionDecision, { outcome: 'deny' }>, next: string): string {
+    const where = `tool '${call.tool.name}' (workflow ${this.workflow.id}, step ${call.step})`;
+    const needs = permission ? ` needs '${permission}'${resources.length ? ` on ${resources.join(', ')}` : ''}, and` : '';
+    const fix = this.fixFor(call, permission, decision);
+    const after = next === 'fail' ? 'The call was not made and the workflow fails.' : 'The call was not made; calling it again is denied the same way.';
+    return `Permission denied: ${where}${needs} ${decision.reason}. ${after} ${fix}`;
+  }
+
+  private fixFor(call: GuardedCall, permission: string | null, decision: Extract<PermissionDecision, { outcome: 'deny' }>): string {
+    switch (decision.code) {
+      case DenialCode.noPermissionDeclared:
+        return `Give the tool a permission (permission: '<name>') and list it in the agent's permissions.`;
+      case DenialCode.notDeclaredByAgent:
+        return `If the task needs it, add '${permission}' to agent '${this.agent.name}''s permissions.`;
+      case DenialCode.forbidden:
+      case DenialCode.policyError:
+        return `Only an operator can change the policies (${decision.policyIds.join(', ') || 'the policy set'}).`;
+      case DenialCode.badRequest:
+        return `Fix the call's arguments or the tool's resource() function.`;
+      default:
+        return `A person can grant it: keel grants add --user ${this.workflow.principal.id} --permission ${permission} --task ${this.agent.name} --by <operator>.`;
+    }
+  }
+
+  /** The trusted sources and the untrusted tool outputs of this workflow so far. */
+  private async provenanceSources(history: readonly Observation[]): Promise<{ trusted: unknown[]; untrusted: OutputSource[] }> {
+    const principal = (await this.security.store.getPrincipal(this.workflow.principal.id)) ?? this.snapshotPrincipal;
+    const trusted: unknown[] = [this.input, principal];
+    const untrusted: OutputSource[] = [];
+    for (const observation of history) {
+      const value = observation.type === 'tool-result' ? observation.result : observation.message;
+      if (observation.type === 'tool-result' && this.agent.toolsByName.get(observation.tool)?.trusted === true) trusted.push(value);
+      else untrusted.push({ tool: observation.tool, step: observation.step, value });
+    }
+    return { trusted, untrusted };
+  }
+
+  private async journalFacts(): Promise<JournalFacts> {
+    if (this.facts) return this.facts;
+    const facts: JournalFacts = { sessionStartedAt: this.workflow.createdAt, approvedSteps: new Set() };
+    for (const entry of await this.security.store.readJournal(this.workflow.id)) {
+      if (entry.kind !== JournalKind.workflowResumed) continue;
+      const waitingFor = (entry.data as { waitingFor?: unknown } | null)?.waitingFor;
+      if (typeof waitingFor !== 'string' || !personWaits.includes(waitingFor)) continue;
+      facts.sessionStartedAt = Math.max(facts.sessionStartedAt, entry.at);
+      if (waitingFor === 'approval') facts.approvedSteps.add(entry.step);
+    }
+    this.facts = facts;
+    return facts;
+  }
+}
+
+function describeFindings(findings: readonly UntrustedValue[]): string {
+  const shown = findings.slice(0, 3).map((finding) => `${finding.kind === 'text' ? 'the value' : `the ${finding.kind === 'digits' ? 'number' : finding.kind}`} ${JSON.stringify(shorten(finding.value))} (${finding.path}, from tool '${finding.foundIn.tool}' at step ${finding.foundIn.step})`);
+  if (findings.length > 3) shown.push(`${findings.length - 3} more`);
+  return shown.join(', ');
+}
+
+function shorten(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function describeMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${ms / 1000} s`;
+}
