@@ -1,7 +1,7 @@
 // Keel's public API. Only what is exported here is API; nothing else is reached by deep imports.
 
 export { createKeel, Keel } from './agent/keel.js';
-export type { KeelOptions, StartOptions, WorkerOptions, Inspection } from './agent/keel.js';
+export type { KeelOptions, StartOptions, ResumeOptions, WorkerOptions, Inspection } from './agent/keel.js';
 export { defineAgent } from './agent/define-agent.js';
 export type { Agent, AgentDefinition, StateDefinition, TransitionContext, TransitionTarget, WorkflowSnapshot } from './agent/define-agent.js';
 export type { KeelEvent, KeelEventListener } from './agent/events.js';
@@ -32,5 +32,12 @@ export { openStore, defaultDatabasePath } from './store/open-store.js';
 export { openSqliteStore, SqliteStore, Durability } from './store/sqlite/sqlite-store.js';
 export { WorkflowStatus, JournalKind } from './store/types.js';
 export type { Store, WorkflowRecord, JournalEntry, Principal, FailureRecord } from './store/types.js';
+export { addGrant, revokeGrant, grantState } from './security/grants.js';
+export type { GrantRequest, GrantState } from './security/grants.js';
+export { DenialCode } from './security/authorizer.js';
+export { reviewPermissions } from './security/review.js';
+export type { PermissionReview, ReviewOptions } from './security/review.js';
+export type { SecurityOptions, StartPermissions } from './security/security.js';
+export type { Grant, GrantQuery, NewGrant } from './store/types.js';
 export { systemClock } from './util/clock.js';
 export type { Clock } from './util/clock.js';

@@ -142,15 +142,23 @@ describe('expense-approval agent', () => {
 
   it('pays a claim submitted twice at the same moment once, and rejects the other as a duplicate', async () => {
     // Enough latency that both policy checks see no payment yet, so both workflows reach pay_claim
-    // and the payments service itself must refuse the second one.
+    // and the payments service itself must refuse the second one. A rate budget roomy enough that
+    // both checks go out at once: the example's 20 calls a second could let one claim's payment
+    // go before the other's check.
     const payments = await startPayments({ latencyMs: 50 });
+    const racing = createKeel({
+      store: keel.store,
+      agents: [expenseApproval],
+      model: scriptedModel(script),
+      services: { [paymentsServiceName]: { ...paymentsService, rateLimit: { perSecond: 1_000 } } },
+    });
     const task = cleanClaim('C-TWICE-1');
     const [first, second] = await submit([
       { input: task, kind: SampleClaimKind.clean, expected: 'paid' },
       { input: task, kind: SampleClaimKind.duplicate, expected: 'rejected' },
     ]);
 
-    const finished = await Promise.all([keel.run(first!.id), keel.run(second!.id)]);
+    const finished = await Promise.all([racing.run(first!.id), racing.run(second!.id)]);
 
     expect(finished.map((workflow) => workflow.outcome).sort()).toEqual(['paid', 'rejected']);
     const rejected = finished.find((workflow) => workflow.outcome === 'rejected')!;

@@ -88,7 +88,9 @@ export async function fetchPaymentsToken(signal: AbortSignal): Promise<IssuedTok
   const body = await readJson(response);
   if (response.status === 401 || response.status === 403) {
     // The token endpoint refusing us is a configuration problem, not an expired token.
-    return Promise.reject(new ToolError('permission-denied', `POST ${url} refused to issue a token (HTTP ${response.status}); check the client credentials of the payments service.`, { details: { status: response.status } }));
+    throw new ToolError('permission-denied', `POST ${url} refused to issue a token (HTTP ${response.status}); check the client credentials of the payments service.`, {
+      details: { status: response.status },
+    });
   }
   if (!response.ok) throw errorForResponse(response, body, `Fetching a token (POST ${url})`);
   const { token, expiresInMs } = (body ?? {}) as { token?: unknown; expiresInMs?: unknown };

@@ -80,6 +80,7 @@ class WorkflowRun {
   private history: Observation[] = [];
   private pendingDecision?: DecisionRecord;
   private resumedCall: ResumedCall = { attemptsMade: 0 };
+  private shortWaits: Record<string, { count: number; totalMs: number }> = {};
   /** Aborted only when the lease is lost: cancels the call in flight. */
   private readonly abort = new AbortController();
   /**
@@ -463,6 +464,7 @@ class WorkflowRun {
           final: !decision.retry,
           classifiedBy: runner.redactor.redactText(failure.classification.reason),
           details: ToolError.isInstance(failure.error) ? runner.redactor.redact(failure.error.details) : undefined,
+          ...this.takeWaits(),
         },
       },
     ];
@@ -532,12 +534,26 @@ class WorkflowRun {
       data: { service: detail.service, waitMs, parked: wakeAt !== undefined, wakeAt, message: detail.message },
     };
     if (wakeAt !== undefined) {
+      Object.assign(entry.data as object, this.takeWaits());
       await this.parkUntil(reason, wakeAt, [entry], `Tool '${tool.name}' cannot run now: ${detail.message}`);
       return false;
     }
-    await this.commit([entry]);
+    // Under contention a call may wait many times for its budget slot; the journal gets the first
+    // wait of each kind, and the count and total of all of them with the call's next entry.
+    const waits = (this.shortWaits[reason] ??= { count: 0, totalMs: 0 });
+    waits.count++;
+    waits.totalMs += waitMs;
+    if (waits.count === 1) await this.commit([entry]);
     await sleep(waitMs, undefined, { signal: this.abort.signal });
     return true;
+  }
+
+  /** The short waits since the call's last journal entry, for that entry's data; then starts over. */
+  private takeWaits(): { waits?: Record<string, { count: number; totalMs: number }> } {
+    if (Object.keys(this.shortWaits).length === 0) return {};
+    const waits = this.shortWaits;
+    this.shortWaits = {};
+    return { waits };
   }
 
   /**
@@ -571,7 +587,7 @@ class WorkflowRun {
       status: 'ok',
       attempt,
       durationMs,
-      data: how.fallback ? { args, result, fallback: how.fallback } : { args, result },
+      data: { args, result, ...(how.fallback ? { fallback: how.fallback } : {}), ...this.takeWaits() },
     };
     const journal: NewJournalEntry[] = [...(how.before ?? []), ...(how.journaled ? [] : [completed])];
     let to: string;
@@ -593,7 +609,8 @@ class WorkflowRun {
     const patch: WorkflowPatch = { step: this.step + 1, state: to, contextBytes: this.context.bytes };
     if (target.final) Object.assign(patch, this.finishPatch(to, journal, this.step + 1));
     await this.commit(journal, patch, true);
-    if (!how.journaled) this.history.push({ type: 'tool-result', step: this.step, tool: tool.name, args, result });
+    // The decider sees the result as the journal keeps it: a restart must not show it more.
+    if (!how.journaled) this.history.push({ type: 'tool-result', step: this.step, tool: tool.name, args, result: this.redacted(result) });
     this.environment.onEvent?.({ type: 'step-completed', workflowId: this.id, step: this.step, state: to, tool: tool.name, outcome: 'ok' });
     this.state = to;
     this.step++;
@@ -643,7 +660,7 @@ class WorkflowRun {
     const record: FailureRecord = { ...failure, state: this.state, step: this.step, context: { ...this.context.snapshot() }, at: this.environment.now() };
     journal.push({ step: this.step, kind: JournalKind.workflowFailed, name: failure.code, status: 'failed', data: record });
     await this.commit(journal, { status: 'failed', failure: record, releaseLease: true });
-    this.logger.warn({ step: this.step, code: failure.code }, failure.message);
+    this.logger.warn({ step: this.step, code: failure.code }, this.environment.runner.redactor.redactText(failure.message));
   }
 
   /** Parks the workflow for a person; `before` are the principal's entries committed with it (a decision and its permission check). */
@@ -653,12 +670,12 @@ class WorkflowRun {
     await this.environment.store.commit({
       workflowId: this.id,
       leaseOwner: this.environment.workerId,
-      journal: [...before, parked],
-      workflow: { status: 'waiting', waitingFor, failure: record, releaseLease: true },
+      journal: this.redacted([...before, parked]),
+      workflow: { status: 'waiting', waitingFor, failure: this.redacted(record), releaseLease: true },
       // Keel parks it on its own account (review, version mismatch, permissions): not an act of the principal.
       audit: [...auditFromJournal(before, this.auditSource()), ...auditFromJournal([parked], { ...this.auditSource(), actor: `keel:${this.environment.workerId}` })],
     });
-    this.logger.warn({ step: this.step, waitingFor }, failure.message);
+    this.logger.warn({ step: this.step, waitingFor }, this.environment.runner.redactor.redactText(failure.message));
   }
 
   /** The worker is shutting down: hand the workflow back untouched, to be claimed again. */
@@ -672,12 +689,20 @@ class WorkflowRun {
       workflowId: this.id,
       leaseOwner: this.environment.workerId,
       leaseMs: this.environment.leaseMs,
-      journal,
+      journal: this.redacted(journal),
       context: withContext ? this.context.changes() : undefined,
-      workflow,
+      workflow: workflow?.failure ? { ...workflow, failure: this.redacted(workflow.failure) } : workflow,
       audit: auditFromJournal(journal, this.auditSource()),
     });
     if (withContext) this.context.accept();
+  }
+
+  /**
+   * Known secrets and sensitive fields out of what is stored: tool results, decisions (a model may
+   * copy what it read), arguments and failure records. The context is stored as tools write it.
+   */
+  private redacted<T>(value: T): T {
+    return this.environment.runner.redactor.redact(value) as T;
   }
 
   /** The agent acts for the workflow's principal: its steps are audited under the principal's id. */

@@ -89,7 +89,7 @@ function fromEntry(entry: NewJournalEntry, source: AuditSource): Mapped | undefi
         kind: AuditKind.permissionDecided,
         subject: entry.name,
         outcome: entry.status,
-        data: pick(data, 'permission', 'taskType', 'resources', 'policyIds', 'code', 'reason', 'next', 'args', 'approvedByPerson'),
+        data: pick(data, 'permission', 'taskType', 'resources', 'policyIds', 'code', 'reason', 'next', 'approvedByPerson'),
       };
     case JournalKind.approvalRequested:
       return { ...base, kind: AuditKind.approvalRequested, subject: entry.name, outcome: entry.status, data: pick(data, 'reason', 'values', 'message') };

@@ -1,10 +1,17 @@
 // The Keel instance a command works with: the store it opened, pino logging to stderr at
 // KEEL_LOG_LEVEL, the model choice, and a resolveAgent hook that imports the agent module a
-// workflow recorded, so a worker can run workflows that other processes started.
+// workflow recorded, so a worker can run workflows that other processes started. Permissions
+// (docs/security.md): KEEL_PERMISSIONS=enforce checks every call, =off none; unset, calls are
+// checked once the database holds any grant. KEEL_POLICIES names a Cedar file of forbid policies
+// (and enforces).
 
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { KeelEventListener } from '../agent/events.js';
 import { createKeel, type Keel } from '../agent/keel.js';
-import { errorMessage } from '../errors.js';
+import { KeelError, errorMessage } from '../errors.js';
+import { readOperatorPolicies } from '../security/operator-policies.js';
+import type { SecurityOptions } from '../security/security.js';
 import type { Store } from '../store/types.js';
 import { createLogger } from '../util/logger.js';
 import { loadRecordedAgent, type LoadedAgent } from './agent-loader.js';
@@ -29,6 +36,7 @@ export function createCliKeel(options: CliKeelOptions): Keel {
     leaseMs: options.leaseMs,
     maxRecoveries: options.maxRecoveries,
     onEvent: options.onEvent,
+    security: cliSecurity(),
     resolveAgent: async (workflow) => {
       try {
         const loaded = await loadRecordedAgent(workflow.agentModule, workflow.agent, workflow.id);
@@ -46,4 +54,20 @@ export function createCliKeel(options: CliKeelOptions): Keel {
 /** Registers an agent the command loaded itself, as it will run (with its scripted model if any). */
 export function registerLoaded(keel: Keel, models: ModelChoice, loaded: LoadedAgent): void {
   keel.register(models.prepare(loaded), loaded.module);
+}
+
+/** The permission settings of the keel command, from KEEL_PERMISSIONS and KEEL_POLICIES. */
+export function cliSecurity(environment: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): SecurityOptions | undefined {
+  const mode = (environment.KEEL_PERMISSIONS ?? '').trim().toLowerCase();
+  const policyFile = environment.KEEL_POLICIES?.trim() ? resolve(cwd, environment.KEEL_POLICIES.trim()) : undefined;
+  if (!['', 'enforce', 'off'].includes(mode)) {
+    throw new KeelError('BAD_INPUT', `KEEL_PERMISSIONS is '${environment.KEEL_PERMISSIONS}'; use 'enforce' (check every tool call), 'off' (check none), or leave it unset (check once the database holds a grant).`);
+  }
+  if (mode === 'off') {
+    if (policyFile) throw new KeelError('BAD_INPUT', `KEEL_PERMISSIONS=off turns permission checks off, but KEEL_POLICIES names policies to enforce (${policyFile}); unset one of them.`);
+    return undefined;
+  }
+  if (!policyFile) return { enforce: mode === 'enforce' ? 'always' : 'when-granted' };
+  readOperatorPolicies(policyFile);
+  return { enforce: 'always', policies: readFileSync(policyFile, 'utf8') };
 }

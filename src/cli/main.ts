@@ -9,8 +9,11 @@ import { fileURLToPath } from 'node:url';
 import type { CommandContext } from './command-context.js';
 import { auditCommand } from './commands/audit.js';
 import { demoCommand } from './commands/demo.js';
+import { grantsCommand } from './commands/grants.js';
 import { inspectCommand } from './commands/inspect.js';
 import { listCommand } from './commands/list.js';
+import { permissionsCommand } from './commands/permissions.js';
+import { principalsCommand } from './commands/principals.js';
 import { pruneCommand } from './commands/prune.js';
 import { resumeCommand } from './commands/resume.js';
 import { runCommand } from './commands/run.js';
@@ -46,7 +49,7 @@ export function createProgram(context: CommandContext): Command {
       getErrHasColors: () => false,
     })
     .showHelpAfterError("(run 'keel <command> --help' to see the command's options)");
-  for (const command of [demoCommand, runCommand, listCommand, inspectCommand, resumeCommand, workerCommand, pruneCommand, auditCommand]) {
+  for (const command of [demoCommand, runCommand, listCommand, inspectCommand, resumeCommand, workerCommand, pruneCommand, auditCommand, grantsCommand, principalsCommand, permissionsCommand]) {
     // Commands are built apart from the program, so they take its output and exit settings here.
     program.addCommand(inheritSettings(command(context), program));
   }

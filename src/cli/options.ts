@@ -57,6 +57,18 @@ export function parsePointInTime(value: string, now: number = Date.now()): numbe
   return time;
 }
 
+/** An ISO date/time, or a duration from `now` such as 8h, 30d or 2w: when something ends. */
+export function parseFutureTime(value: string, now: number = Date.now()): number {
+  const relative = /^(\d+)\s*([smhdw])$/i.exec(value.trim());
+  if (relative) return now + Number(relative[1]) * durationUnits[relative[2]!.toLowerCase()]!;
+  const isoLike = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim());
+  const time = Date.parse(value.trim());
+  if (!isoLike || Number.isNaN(time)) {
+    throw new InvalidArgumentError(`Expected an ISO date or time (e.g. 2026-12-31 or 2026-12-31T18:00:00Z) or a duration from now such as 8h, 30d or 2w; got '${value}'.`);
+  }
+  return time;
+}
+
 export function shellQuote(text: string): string {
   return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }

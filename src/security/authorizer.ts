@@ -56,7 +56,16 @@ export type PermissionDecision =
   | { outcome: 'permit'; policyIds: string[]; reason: string }
   | { outcome: 'deny'; code: DenialCode; policyIds: string[]; reason: string };
 
+/** Policy sets kept parsed inside Cedar, per Authorizer: the sets of a few hundred principals' grants. */
+const parsedSetsKept = 256;
+let authorizers = 0;
+
 export class Authorizer {
+  /** The live grants (what their policies say) -> the id of the policy set Cedar holds parsed. */
+  private readonly parsedSets = new Map<string, string>();
+  private readonly prefix = `keel-${++authorizers}-`;
+  private nextSet = 0;
+
   constructor(private readonly operatorPolicies: OperatorPolicies) {}
 
   get policyIds(): string[] {
@@ -73,7 +82,8 @@ export class Authorizer {
     }
     // Revocation takes effect at once, whatever the clocks of the processes say.
     const live = request.grants.filter((grant) => grant.revokedAt === null);
-    const policies = { ...Object.fromEntries(live.map((grant) => [grant.id, grantPolicy(grant)])), ...this.operatorPolicies };
+    const policySet = this.parsedSet(live);
+    if (typeof policySet !== 'string') return policySet;
     const principal: EntityJson = {
       uid: { type: CedarType.user, id: request.principal.id },
       attrs: { roles: [...(request.principal.roles ?? [])], ...(request.principal.department ? { department: request.principal.department } : {}) },
@@ -81,12 +91,12 @@ export class Authorizer {
     };
     const permittedBy = new Set<string>();
     for (const resource of request.resources) {
-      const answer = cedar().isAuthorized({
+      const answer = cedar().statefulIsAuthorized({
         principal: principal.uid,
         action: { type: CedarType.action, id: request.permission },
         resource: { type: CedarType.resource, id: resource },
         context: { taskType: request.taskType, tool: request.tool, now: request.now, workflowId: request.workflowId, step: request.step, args },
-        policies: { staticPolicies: policies },
+        preparsedPolicySetId: policySet,
         entities: [principal, { uid: { type: CedarType.resource, id: resource }, attrs: { id: resource, kind: resource.split(':')[0] ?? '' }, parents: [] }],
       });
       if (answer.type === 'failure') {
@@ -117,6 +127,34 @@ export class Authorizer {
     }
     const ids = [...permittedBy];
     return { outcome: 'permit', policyIds: ids, reason: `permitted by grant${ids.length === 1 ? '' : 's'} ${ids.join(', ')}` };
+  }
+
+  /**
+   * The policy set of these grants and the operator's policies, parsed by Cedar once and reused
+   * while the grants stay the same (a fresh parse costs more than the evaluation itself).
+   */
+  private parsedSet(grants: readonly Grant[]): string | Extract<PermissionDecision, { outcome: 'deny' }> {
+    const key = JSON.stringify(grants.map((grant) => [grant.id, grant.principalId, grant.permission, grant.taskTypes, grant.resources, grant.expiresAt]).sort());
+    const known = this.parsedSets.get(key);
+    if (known) {
+      // Most recently used last: the first entry is the one to evict.
+      this.parsedSets.delete(key);
+      this.parsedSets.set(key, known);
+      return known;
+    }
+    let id = `${this.prefix}${this.nextSet++}`;
+    if (this.parsedSets.size >= parsedSetsKept) {
+      const [oldestKey, oldestId] = this.parsedSets.entries().next().value as [string, string];
+      this.parsedSets.delete(oldestKey);
+      id = oldestId;
+    }
+    const staticPolicies = { ...Object.fromEntries(grants.map((grant) => [grant.id, grantPolicy(grant)])), ...this.operatorPolicies };
+    const parsed = cedar().preparsePolicySet(id, { staticPolicies });
+    if (parsed.type === 'failure') {
+      return { outcome: 'deny', code: DenialCode.policyError, policyIds: [], reason: `the policies could not be parsed (${parsed.errors.map((error) => error.message).join('; ')})` };
+    }
+    this.parsedSets.set(key, id);
+    return id;
   }
 }
 

@@ -77,7 +77,7 @@ export class WorkflowGuard {
       return { outcome: 'deny', next, message, journal: [this.entry(call, decision, resources, next, message)] };
     }
     // Only grants permit: the ids that decided a permit are grant ids.
-    await this.security.store.markGrantsUsed(decision.policyIds, now);
+    await this.security.noteUse(decision.policyIds, now);
     const approved = facts.approvedSteps.has(step);
     const suspicious = tool.sideEffect && !approved ? untrustedValues(call.args, await this.provenanceSources(call.history)) : [];
     if (suspicious.length === 0) {

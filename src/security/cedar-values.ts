@@ -1,8 +1,9 @@
 // A tool call's arguments as Cedar values, for operator policies to test (`context.args.amount`).
 // Cedar has no floating-point numbers, so every number becomes a Cedar decimal (up to four
-// places): policies compare amounts as `context.args.amount > decimal("1000.0")`, whatever the
-// amount looks like. A number with more places is rounded away from zero, so a limit can never be
-// passed by a fraction; one Cedar cannot hold at all makes the call unauthorisable (denied).
+// places), whatever it looks like: policies compare amounts with decimal methods, as in
+// `context.args.amount.greaterThan(decimal("1000.0"))` (`>` is for Cedar's integers only). A number
+// with more places is rounded away from zero, so a limit can never be passed by a fraction; one
+// Cedar cannot hold at all makes the call unauthorisable (denied).
 
 import type { CedarValueJson } from './cedar.js';
 

@@ -35,7 +35,8 @@ const minLength = 6;
 const patterns: readonly [UntrustedValue['kind'], RegExp][] = [
   ['iban', /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b/gi],
   ['email', /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g],
-  ['url', /\b(?:https?|ftp):\/\/[^\s"'<>]+/gi],
+  // Without trailing punctuation: "see https://x.example/a, then" names https://x.example/a.
+  ['url', /\b(?:https?|ftp):\/\/[^\s"'<>]*[^\s"'<>.,;:!?)\]]/gi],
   ['digits', /\d(?:[ -]?\d){5,}/g],
 ];
 
@@ -52,7 +53,9 @@ export function untrustedValues(args: unknown, sources: ProvenanceSources): Untr
       const origin = untrusted.find((output) => output.text.includes(needle));
       if (!origin) continue;
       seen.add(`${path}\u0000${needle}`);
-      findings.push({ path: path.replace(/^args\.?/, '') || '(arguments)', kind: candidate.kind, value: candidate.value, foundIn: { tool: origin.source.tool, step: origin.source.step } });
+      // The digits inside a reported account number are not a second finding.
+      if (findings.some((finding) => finding.path === pathOf(path) && normalise(finding.value).includes(needle))) continue;
+      findings.push({ path: pathOf(path), kind: candidate.kind, value: candidate.value, foundIn: { tool: origin.source.tool, step: origin.source.step } });
     }
   }
   return findings;
@@ -83,6 +86,10 @@ function* strings(value: unknown, path: string, withNumbers = false, depth = 0):
   else if (typeof value === 'object' && value !== null) {
     for (const [key, item] of Object.entries(value)) yield* strings(item, path ? `${path}.${key}` : key, withNumbers, depth + 1);
   }
+}
+
+function pathOf(path: string): string {
+  return path.replace(/^args\.?/, '') || '(arguments)';
 }
 
 function normalise(text: string): string {

@@ -42,6 +42,8 @@ export class Security {
   readonly sessionTtlMs: number;
   private readonly enforce: 'always' | 'when-granted';
   private granted = false;
+  /** When this process last noted each grant's use: the store is told at most once a minute per grant. */
+  private readonly notedUse = new Map<string, number>();
 
   constructor(
     options: SecurityOptions,
@@ -82,6 +84,15 @@ export class Security {
       notGranted: [...needed].filter((permission) => !effective.includes(permission)).sort(),
       blockedTools,
     };
+  }
+
+  /** Records that these grants permitted a call, for the review (`Grant.lastUsedAt`). */
+  async noteUse(grantIds: readonly string[], now: number): Promise<void> {
+    const due = grantIds.filter((id) => (this.notedUse.get(id) ?? -Infinity) <= now - 60_000);
+    if (due.length === 0) return;
+    for (const id of due) this.notedUse.set(id, now);
+    if (this.notedUse.size > 10_000) this.notedUse.clear();
+    await this.store.markGrantsUsed(due, now);
   }
 
   /** The gate of one claimed workflow's calls. */

@@ -34,7 +34,7 @@ export function useCliWorkspace(): CliWorkspace {
   let dir = '';
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'keel-cli-'));
-    for (const name of ['KEEL_MODEL', 'KEEL_DB', 'KEEL_LEASE_MS', 'KEEL_MAX_RECOVERIES', 'KEEL_DURABILITY', 'KEEL_DEBUG', 'EXPENSE_PAYMENTS_URL']) {
+    for (const name of ['KEEL_MODEL', 'KEEL_DB', 'KEEL_LEASE_MS', 'KEEL_MAX_RECOVERIES', 'KEEL_DURABILITY', 'KEEL_DEBUG', 'KEEL_PERMISSIONS', 'KEEL_POLICIES', 'EXPENSE_PAYMENTS_URL']) {
       vi.stubEnv(name, undefined);
     }
     vi.stubEnv('KEEL_LOG_LEVEL', 'silent');

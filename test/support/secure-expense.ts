@@ -51,14 +51,20 @@ export async function openSecureExpenseWorld(options: WorldOptions = {}): Promis
   const payments = await startPaymentsService();
   const previousUrl = process.env[paymentsUrlVariable];
   process.env[paymentsUrlVariable] = payments.url;
-  const keel = createKeel({
-    store,
-    clock,
-    agents: [options.agent ?? expenseApproval],
-    model: scriptedModel(options.script ?? script),
-    security: {},
-    ...options.keel,
-  });
+  const restore = async () => {
+    if (previousUrl === undefined) delete process.env[paymentsUrlVariable];
+    else process.env[paymentsUrlVariable] = previousUrl;
+    await payments.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  let keel: Keel;
+  try {
+    keel = createKeel({ store, clock, agents: [options.agent ?? expenseApproval], model: scriptedModel(options.script ?? script), security: {}, ...options.keel });
+  } catch (error) {
+    await store.close();
+    await restore();
+    throw error;
+  }
   const grant = (request: Omit<GrantRequest, 'by'> & { by?: string }) => addGrant(store, { by: 'ops-admin', ...request }, clock.now());
   return {
     dir,
@@ -75,11 +81,8 @@ export async function openSecureExpenseWorld(options: WorldOptions = {}): Promis
       return grants;
     },
     async close() {
-      if (previousUrl === undefined) delete process.env[paymentsUrlVariable];
-      else process.env[paymentsUrlVariable] = previousUrl;
       await keel.close();
-      await payments.close();
-      rmSync(dir, { recursive: true, force: true });
+      await restore();
     },
   };
 }
@@ -113,9 +116,11 @@ export function afterTool(agent: Agent, name: string, after: () => Promise<void>
     return defineTool({
       ...tool,
       execute: async (args: unknown, context) => {
-        const result = await tool.execute(args, context);
-        await after();
-        return result;
+        try {
+          return await tool.execute(args, context);
+        } finally {
+          await after();
+        }
       },
     });
   });

@@ -8,10 +8,11 @@
 import { Command, Option } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { loadAgent } from '../agent-loader.js';
-import { createCliKeel, registerLoaded } from '../cli-keel.js';
+import { cliSecurity, createCliKeel, registerLoaded } from '../cli-keel.js';
 import type { CommandContext } from '../command-context.js';
 import { chaosFaults, countChaos, describeChaosFaults, type ChaosCounts } from '../demo/chaos.js';
 import { displayPath, openDemoDatabase } from '../demo/demo-database.js';
+import { grantDemoRights } from '../demo/demo-grants.js';
 import { startDemoProgress, type DemoClaim, type DemoProgress } from '../demo/demo-progress.js';
 import { demoReport, type SampleClaimLike } from '../demo/demo-report.js';
 import { startExamplePayments, usePaymentsUrl, type ExamplePaymentsService } from '../example-services.js';
@@ -48,6 +49,8 @@ async function runDemo(claimCount: number, chaos: boolean, choice: DatabaseChoic
   let payments: ExamplePaymentsService | undefined;
   let restorePaymentsUrl = () => {};
   try {
+    // Least privilege on (docs/security.md), unless KEEL_PERMISSIONS=off says otherwise.
+    const grants = cliSecurity() ? await grantDemoRights(database.store, loaded.agent, demoPrincipal.id) : [];
     payments = await startExamplePayments(chaos ? chaosFaults : {});
     restorePaymentsUrl = usePaymentsUrl(payments.url);
     io.stdout.write(`Keel demo: ${samples.length} expense claims through agent 'expense-approval', ${concurrency} at a time\n`);
@@ -56,6 +59,12 @@ async function runDemo(claimCount: number, chaos: boolean, choice: DatabaseChoic
         ['database', displayPath(database.path, io.cwd)],
         ['payments', `example payments service at ${payments.url}`],
         ['model', models.describe(loaded).replace(/^model: /, '')],
+        [
+          'permissions',
+          grants.length > 0
+            ? `enforced: ${demoPrincipal.id} holds ${grants.length} grants for '${loaded.agent.name}' (keel grants list${database.flag})`
+            : 'not enforced (KEEL_PERMISSIONS=off)',
+        ],
         ...(chaos ? ([['chaos', describeChaosFaults()]] as [string, string][]) : []),
       ]),
     );

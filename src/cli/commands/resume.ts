@@ -16,6 +16,7 @@ import { printWorkflowResult } from './workflow-output.js';
 
 interface ResumeOptions {
   agent?: string;
+  by?: string;
   json?: boolean;
 }
 
@@ -24,6 +25,7 @@ export function resumeCommand(context: CommandContext): Command {
     .description('put a waiting or failed workflow back to work (after a fix or a review) and run it')
     .argument('<id>', 'the workflow id (see keel list)')
     .option('--agent <agent>', 'where to load the agent from, when the workflow does not record it or its module moved')
+    .option('--by <name>', 'who resumes it, recorded in the audit log; resuming a workflow parked for re-authorisation or approval is that person\'s decision (default: operator)')
     .option('--json', 'print the result as one JSON object')
     .addOption(databaseOption())
     .action(async (id: string, options: ResumeOptions, command: Command) => {
@@ -42,7 +44,7 @@ export function resumeCommand(context: CommandContext): Command {
         io.stderr.write(`${models.describe(loaded)}\n`);
         const keel = createCliKeel({ store, models });
         registerLoaded(keel, models, loaded);
-        return withExampleServices(loaded, io, () => keel.resume(id));
+        return withExampleServices(loaded, io, () => keel.resume(id, undefined, { by: options.by }));
       });
       context.exitWith(printWorkflowResult(workflow, database.flag, io, options.json === true));
     });

@@ -24,7 +24,7 @@ export function runCommand(context: CommandContext): Command {
     .description('start a workflow and run it until it completes, fails or waits')
     .argument('<agent>', "a built-in agent ('expense-approval') or the path to a JS module that exports an agent")
     .requiredOption('--input <file|->', "the workflow's input: a JSON file, or - to read it from standard input")
-    .option('--user <id>', 'the person the workflow acts for (default: anonymous)')
+    .option('--user <id>', 'the person the workflow acts for, with their recorded roles and department (keel principals add; default: anonymous)')
     .option('--json', 'print the result as one JSON object')
     .addOption(databaseOption())
     .action(async (agentReference: string, options: RunOptions, command: Command) => {
@@ -38,7 +38,8 @@ export function runCommand(context: CommandContext): Command {
       const workflow = await withDatabase(database.path, { mustExist: false }, async (store) => {
         const keel = createCliKeel({ store, models });
         registerLoaded(keel, models, loaded);
-        const principal = options.user === undefined ? undefined : { id: options.user };
+        // The user's recorded roles and department (keel principals add) go with the workflow.
+        const principal = options.user === undefined ? undefined : ((await store.getPrincipal(options.user)) ?? { id: options.user });
         const started = await keel.start(loaded.agent.name, input, { principal });
         return withExampleServices(loaded, io, () => keel.run(started.id));
       });

@@ -19,10 +19,11 @@ describe('countChaos', () => {
     const journals = [
       [
         entry('tool-call-failed', { status: 'transient', data: { final: false } }),
-        entry('tool-call-failed', { status: 'transient', data: { final: false } }),
+        // The first short wait is journaled on its own; the call's next entry counts all of them.
+        entry('tool-call-deferred', { status: 'rate-limit', data: { parked: false } }),
+        entry('tool-call-failed', { status: 'transient', data: { final: false, waits: { 'rate-limit': { count: 3, totalMs: 120 } } } }),
         // Not retried: it ended the step, so it is not a retry.
         entry('tool-call-failed', { status: 'transient', data: { final: true } }),
-        entry('tool-call-deferred', { status: 'rate-limit', data: { parked: false } }),
         entry('workflow-parked', { name: 'retry', data: { wakeAt: 1 } }),
       ],
       [
@@ -42,7 +43,7 @@ describe('countChaos', () => {
     expect(counts).toEqual({
       injected: stats,
       retries: { transient: 2, 'auth-expired': 1 },
-      rateLimitWaits: { inWorker: 1, parked: 1 },
+      rateLimitWaits: { inWorker: 3, parked: 1 },
       parks: { retry: 1, 'rate-limit': 1, 'circuit-open': 1 },
       breakerOpens: 2,
       deferredByBreaker: 1,
@@ -51,7 +52,7 @@ describe('countChaos', () => {
     expect(chaosFields(counts)).toEqual([
       ['faults injected', '7 × 503, 2 × 429, 1 × 401 (1 token expired in use), 1 hung call'],
       ['retries', '3: transient 2, auth-expired 1'],
-      ['rate-limit waits', '2 (1 in the worker, 1 parked)'],
+      ['rate-limit waits', '4 (3 in the worker, 1 parked)'],
       ['parks', '3: circuit-open 1, rate-limit 1, retry 1'],
       ['token refreshes', '3 tokens fetched from the token endpoint, single-flight'],
       ['breaker opens', '2 (1 call waited for it instead of failing)'],

@@ -61,11 +61,14 @@ export function countChaos(journals: readonly (readonly JournalEntry[])[], injec
   };
   for (const entry of journals.flat()) {
     const data = (entry.data ?? {}) as Record<string, unknown>;
+    // Short waits are journaled once per call; the call's next entry carries how many there were.
+    const waits = data.waits as Record<string, { count: number }> | undefined;
+    counts.rateLimitWaits.inWorker += waits?.['rate-limit']?.count ?? 0;
     if (entry.kind === 'tool-call-failed' && data.final === false) {
       const errorClass = entry.status ?? 'unknown';
       counts.retries[errorClass] = (counts.retries[errorClass] ?? 0) + 1;
     } else if (entry.kind === 'tool-call-deferred') {
-      if (entry.status === 'rate-limit') counts.rateLimitWaits[data.parked === true ? 'parked' : 'inWorker']++;
+      if (entry.status === 'rate-limit' && data.parked === true) counts.rateLimitWaits.parked++;
       if (entry.status === 'circuit-open') counts.deferredByBreaker++;
     } else if (entry.kind === 'workflow-parked' && entry.name && runnerParks.has(entry.name)) {
       counts.parks[entry.name] = (counts.parks[entry.name] ?? 0) + 1;

@@ -12,7 +12,7 @@ import type { NewAuditEntry } from '../../audit/audit-entry.js';
 import { verifyAuditChain } from '../../audit/verify.js';
 import { ManualClock } from '../../util/clock.js';
 import type { NewWorkflow } from '../types.js';
-import { sqliteMigrations } from './migrations.js';
+import { latestSchemaVersion, sqliteMigrations } from './migrations.js';
 import { openSqliteStore, type SqliteStore } from './sqlite-store.js';
 
 let directory: string;
@@ -146,7 +146,7 @@ describe('the SQLite audit log', () => {
     old.close();
 
     const store = open(path);
-    expect(store.db.pragma('user_version', { simple: true })).toBe(2);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(latestSchemaVersion);
     expect(await store.getWorkflow('wf_old')).toMatchObject({ status: 'completed', input: { amount: 5 } });
     expect(await verifyAuditChain(store.iterateAudit())).toEqual({ ok: true, count: 0 });
     await store.appendAudit([entry('grant.added')]);
