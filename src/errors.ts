@@ -34,6 +34,12 @@ export const ErrorCode = {
   UNKNOWN_GRANT: { source: 'user', exitCode: 2 },
   /** An operator policy (KEEL_POLICIES, createKeel({ security: { policies } })) that Keel cannot use. */
   INVALID_POLICY: { source: 'user', exitCode: 2 },
+  /** Human in the loop (src/approval): no approval request has that id. */
+  UNKNOWN_APPROVAL: { source: 'user', exitCode: 2 },
+  /** The approval request was already approved, rejected or expired: a decision applies once. */
+  APPROVAL_DECIDED: { source: 'user', exitCode: 2 },
+  /** The principal an agent acts for tried to approve their own request. */
+  SELF_APPROVAL: { source: 'user', exitCode: 2 },
 } as const satisfies Record<string, { source: ErrorSource; exitCode: number }>;
 export type ErrorCode = keyof typeof ErrorCode;
 

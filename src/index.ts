@@ -39,5 +39,20 @@ export { reviewPermissions } from './security/review.js';
 export type { PermissionReview, ReviewOptions } from './security/review.js';
 export type { SecurityOptions, StartPermissions } from './security/security.js';
 export type { Grant, GrantQuery, NewGrant } from './store/types.js';
+export { ApprovalStatus } from './store/types.js';
+export type { ApprovalRequest, ApprovalQuery } from './store/types.js';
+export {
+  allOf,
+  argsMatch,
+  confidenceBelow,
+  defaultConfidenceThreshold,
+  evaluateApproval,
+  keywords,
+  principalHasRole,
+  principalLacksRole,
+  toolRequiresApproval,
+} from './approval/policy.js';
+export type { ApprovalPolicy, ApprovalRule, ProposedAction } from './approval/policy.js';
+export type { ApproveOptions, RejectOptions } from './approval/decisions.js';
 export { systemClock } from './util/clock.js';
 export type { Clock } from './util/clock.js';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createKeel, JournalKind, openSqliteStore, type JournalEntry, type Keel, type KeelEvent, type WorkflowRecord } from '../src/index.js';
+import { createKeel, JournalKind, openSqliteStore, type AuditEntry, type JournalEntry, type Keel, type KeelEvent, type WorkflowRecord } from '../src/index.js';
 import { scriptedModel } from '../src/testing.js';
 import { expenseApproval, script } from '../examples/expense-approval/agent.js';
 import { sampleClaims, SampleClaimKind } from '../examples/expense-approval/claims.js';
@@ -41,6 +41,8 @@ interface OutageRun {
   /** Journal entries written while the service was down or after: the outage and the recovery. */
   sinceOutage: JournalEntry[];
   changes: BreakerChange[];
+  /** The audit log's breaker.changed entries. */
+  breakerAudit: AuditEntry[];
   /** Calls to /payments, and to /token, that reached the service while it was down. */
   callsDuringOutage: number;
   tokenRequestsDuringOutage: number;
@@ -124,7 +126,9 @@ async function payThroughOutage(serviceOptions: PaymentsServiceOptions = {}): Pr
   await working;
 
   const results = await Promise.all(started.map((workflow) => running.inspect(workflow.id)));
+  const breakerAudit = (await running.store.readAudit({})).filter((entry) => entry.kind === 'breaker.changed');
   return {
+    breakerAudit,
     samples,
     results,
     sinceOutage: results.flatMap(({ journal }) => journal.filter((entry) => entry.at >= outageStartedAt)),
@@ -152,6 +156,11 @@ function expectRiddenOut(run: OutageRun): { bound: number; parks: number; retryP
   expect(changes[0]!.reason).toContain(`${consecutiveFailures} consecutive failures`);
   expect(changes.filter((change) => change.from === 'half-open' && change.to === 'open').length).toBeGreaterThanOrEqual(failedProbesWanted);
   expect(changes.at(-1)).toMatchObject({ from: 'half-open', to: 'closed' });
+  // Each change is in the audit log too, under the worker that saw it.
+  expect(run.breakerAudit.map((entry) => [entry.subject, entry.outcome, (entry.data as { from: string }).from])).toEqual(
+    changes.map((change) => [change.service, change.to, change.from]),
+  );
+  expect(run.breakerAudit.every((entry) => entry.actor.startsWith('keel:'))).toBe(true);
 
   // Parked, not spinning: workflows sat in 'waiting' with a wake-up time while the service was
   // down, and the service heard only the calls that opened the breaker, those already on their

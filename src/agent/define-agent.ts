@@ -10,6 +10,7 @@ import { KeelError } from '../errors.js';
 import type { AnyTool } from '../tools/tool.js';
 import type { ServiceConfig } from '../tools/tool-runner.js';
 import type { DecideFunction } from '../model/code-decider.js';
+import type { ApprovalPolicy } from '../approval/policy.js';
 
 export interface TransitionContext {
   input: unknown;
@@ -72,6 +73,8 @@ export interface AgentDefinition<States extends string = string> {
   sessionTtlMs?: number;
   /** A denied call: 'feedback' (default) hands the denial to the decider; 'fail' fails the workflow. */
   onPermissionDenied?: 'feedback' | 'fail';
+  /** When a decided action waits for a person's approval before it runs (src/approval). */
+  approval?: ApprovalPolicy;
   /** Upgrades workflows started on an older version, keyed by that version. */
   migrations?: Readonly<Record<string, (snapshot: WorkflowSnapshot) => WorkflowSnapshot>>;
 }

@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LanguageModelV3 } from '@ai-sdk/provider';
-import { KeelError, unknownWorkflow } from '../errors.js';
+import { KeelError, errorMessage, unknownWorkflow } from '../errors.js';
+import { AuditKind } from '../audit/audit-entry.js';
 import { codeDecider } from '../model/code-decider.js';
 import type { Decider, ToolCatalog } from '../model/decision.js';
 import { modelDecider } from '../model/model-decider.js';
@@ -18,8 +19,14 @@ import type { KeelEventListener } from './events.js';
 import { runClaimedWorkflow, type RunEnvironment } from './workflow-run.js';
 import { ToolRunner, type ServiceConfig } from '../tools/tool-runner.js';
 import { auditFromJournal } from '../audit/from-journal.js';
+import { traceWorkflowStart } from '../telemetry/workflow-tracing.js';
+import { priceTable, type PriceOptions } from '../cost/prices.js';
+import { keelMetrics } from '../telemetry/metrics.js';
+import type { MeterProvider } from '@opentelemetry/api';
 import { Security, type SecurityOptions } from '../security/security.js';
 import { defaultSensitiveKeys } from '../util/redact.js';
+import { approveRequest, rejectRequest, type ApproveOptions, type DecisionDependencies, type RejectOptions } from '../approval/decisions.js';
+import type { ApprovalQuery, ApprovalRequest } from '../store/types.js';
 
 export interface KeelOptions {
   store: Store;
@@ -50,6 +57,10 @@ export interface KeelOptions {
    * it nothing is checked.
    */
   security?: SecurityOptions;
+  /** Model prices (src/cost): per-model overrides of the bundled @pydantic/genai-prices data. */
+  prices?: PriceOptions;
+  /** Where Keel's metrics go (src/telemetry/metrics.ts); default: the global meter provider registered when Keel is created. */
+  meterProvider?: MeterProvider;
 }
 
 export interface StartOptions {
@@ -111,6 +122,11 @@ export class Keel {
     this.runner.onBreakerChange((service, from, to, reason) => {
       this.environment.logger.warn({ service, from, to }, `circuit breaker of service '${service}': ${from} -> ${to} (${reason})`);
       options.onEvent?.({ type: 'breaker-changed', service, from, to, reason });
+      // The change belongs to no workflow commit; it is audited on its own, and a store that
+      // cannot take it now must not turn a breaker event into a failed tool call.
+      void options.store
+        .appendAudit([{ kind: AuditKind.breakerChanged, actor: `keel:${this.workerId}`, subject: service, outcome: to, data: { from, to, reason } }])
+        .catch((error: unknown) => this.environment.logger.error({ service, error: errorMessage(error) }, 'could not audit a circuit breaker change'));
     });
     for (const agent of options.agents ?? []) this.register(agent);
     this.environment = {
@@ -125,6 +141,11 @@ export class Keel {
       runner: this.runner,
       onEvent: options.onEvent,
       security: this.security,
+      prices: priceTable(options.prices),
+      metrics: keelMetrics(options.meterProvider, {
+        store: options.store,
+        breakerStates: () => Object.keys(this.runner.breakers.counters()).map((service) => [service, this.runner.breakers.for(service).state] as [string, string]),
+      }),
     };
   }
 
@@ -158,8 +179,16 @@ export class Keel {
     const id = start.id ?? `wf_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
     // With permissions enforced, what the principal may do in this task is recorded as it starts.
     const permissions = await this.security?.startPermissions(agent, principal);
+    // The trace every run of the workflow continues, on whichever worker (src/telemetry).
+    const traceparent = traceWorkflowStart(agent.name, id);
     const journal = [
-      { step: 0, kind: JournalKind.workflowStarted, name: agent.name, status: 'pending', data: { agentVersion: agent.versionId, principal: principal.id, state: agent.initial, ...(permissions ? { permissions } : {}) } },
+      {
+        step: 0,
+        kind: JournalKind.workflowStarted,
+        name: agent.name,
+        status: 'pending',
+        data: { agentVersion: agent.versionId, principal: principal.id, state: agent.initial, ...(permissions ? { permissions } : {}), ...(traceparent ? { traceparent } : {}) },
+      },
     ];
     return this.store.createWorkflow(
       { id, agent: agent.name, agentVersion: agent.versionId, agentModule: this.agents.get(agent.name)!.module, principal, input, state: agent.initial },
@@ -251,6 +280,27 @@ export class Keel {
       journal,
       auditFromJournal(journal, { workflowId, actor: 'operator', redactor: this.runner.redactor }),
     );
+  }
+
+  /**
+   * Approves a pending approval request (src/approval), optionally with changed arguments; the
+   * workflow becomes runnable on any worker. Refused if already decided, expired, or self-approval.
+   */
+  async approve(requestId: string, options: ApproveOptions): Promise<ApprovalRequest> {
+    return approveRequest(this.decisionDependencies(), requestId, options);
+  }
+
+  /** Rejects a pending approval request: the action never runs, and the decider sees the reason. */
+  async reject(requestId: string, options: RejectOptions): Promise<ApprovalRequest> {
+    return rejectRequest(this.decisionDependencies(), requestId, options);
+  }
+
+  async approvals(query?: ApprovalQuery): Promise<ApprovalRequest[]> {
+    return this.store.listApprovals(query);
+  }
+
+  private decisionDependencies(): DecisionDependencies {
+    return { store: this.store, now: this.environment.now, redactor: this.runner.redactor, agentFor: (workflow) => this.agentFor(workflow) };
   }
 
   async inspect(workflowId: string): Promise<Inspection> {

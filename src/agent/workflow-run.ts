@@ -26,10 +26,15 @@ import type { Logger } from '../util/logger.js';
 import { auditFromJournal, type AuditSource } from '../audit/from-journal.js';
 import type { CallVerdict, WorkflowGuard } from '../security/call-guard.js';
 import type { Security } from '../security/security.js';
+import { approvalRejectedClass, approvalVerdict, approvalWait } from '../approval/approval-gate.js';
+import { startedTraceparent, WorkflowTracing } from '../telemetry/workflow-tracing.js';
+import type { PriceTable } from '../cost/prices.js';
+import { journalCostUsd, type KeelMetrics, type RunMetrics } from '../telemetry/metrics.js';
 import {
   JournalKind,
   type Claim,
   type FailureRecord,
+  type JournalEntry,
   type NewJournalEntry,
   type Store,
   type WorkflowPatch,
@@ -49,6 +54,10 @@ export interface RunEnvironment {
   onEvent?: KeelEventListener;
   /** Least privilege (src/security): present when the Keel instance was given `security`. */
   security?: Security;
+  /** Prices every model call (src/cost); without it calls are not priced. */
+  prices?: PriceTable;
+  /** Keel's metrics (src/telemetry/metrics.ts), derived from what each commit journals. */
+  metrics?: KeelMetrics;
 }
 
 const defaultMaxSteps = 50;
@@ -91,6 +100,11 @@ class WorkflowRun {
   private readonly stopRequest?: AbortSignal;
   private readonly logger: Logger;
   private workflowGuard?: WorkflowGuard;
+  /** Spans of this run (src/telemetry); non-recording, and nearly free, when no SDK is registered. */
+  private tracing?: WorkflowTracing;
+  /** The current tool call's last attempt, for its span. */
+  private lastAttempt: { attempt: number; errorClass?: string; message?: string } = { attempt: 0 };
+  private metrics?: RunMetrics;
 
   constructor(
     private readonly environment: RunEnvironment,
@@ -109,7 +123,16 @@ class WorkflowRun {
     const heartbeat = setInterval(() => void this.renewLease(), Math.max(50, this.environment.leaseMs / 3));
     heartbeat.unref();
     try {
-      if (await this.prepare(recovered)) {
+      const journal = await this.environment.store.readJournal(this.id);
+      this.tracing = new WorkflowTracing({ ...this.traceFacts(recovered), traceparent: startedTraceparent(journal) });
+      this.metrics = this.environment.metrics?.forRun({
+        agent: this.agent.name,
+        agentVersion: this.agent.versionId,
+        createdAt: this.record.createdAt,
+        priorCostUsd: journalCostUsd(journal),
+        now: this.environment.now,
+      });
+      if (await this.prepare(recovered, journal)) {
         while ((await this.next()) === 'continue');
       }
     } catch (error) {
@@ -118,12 +141,13 @@ class WorkflowRun {
       clearInterval(heartbeat);
     }
     const final = (await this.environment.store.getWorkflow(this.id))!;
+    this.tracing?.end(final);
     this.environment.onEvent?.({ type: 'workflow-stopped', workflow: final });
     return final;
   }
 
   /** Loads context and journal; refuses a changed definition; counts crash recoveries. */
-  private async prepare(recovered: boolean): Promise<boolean> {
+  private async prepare(recovered: boolean, journal: JournalEntry[]): Promise<boolean> {
     const { store } = this.environment;
     // Loaded before migrating: a migration that throws fails the workflow, and the failure record
     // saves the context (without it the workflow would stay 'running' and crash-loop workers).
@@ -132,7 +156,8 @@ class WorkflowRun {
       if (!(await this.migrate())) return false;
       this.context = new ContextState(await store.loadContext(this.id));
     }
-    const replayed = replayJournal(await store.readJournal(this.id), this.step);
+    // A migration added to the journal: read it again.
+    const replayed = replayJournal(this.record.agentVersion !== this.agent.versionId ? await store.readJournal(this.id) : journal, this.step);
     this.history = replayed.history;
     this.pendingDecision = replayed.pendingDecision;
     this.resumedCall = replayed;
@@ -260,10 +285,103 @@ class WorkflowRun {
     if (fresh && gate.tool.sideEffect) {
       journal.push({ step: this.step, kind: JournalKind.checkpointSaved, data: { state: this.state, contextBytes: this.context.bytes } });
     }
+    // Human in the loop (src/approval): after the permission check, before the call. Asked on every
+    // run of the step but a completed one, so a rejected action never runs on any path.
+    let args = gate.args;
+    if (!resumed.completed) {
+      const approval = await this.approvalGate(decision, gate.tool, gate.args, journal);
+      if (approval === 'stop' || approval === 'continue') return approval;
+      args = approval.run;
+    }
     // A read-only call's decision need only survive a process crash: after a power cut the step
     // is decided again, which repeats no side effect. A side effect's decision is fully durable.
     if (journal.length > 0) await this.commit(journal, undefined, false, !gate.tool.sideEffect);
-    return this.act(gate.tool, gate.args, resumed);
+    return this.tracedAct(gate.tool, args, resumed);
+  }
+
+  /** Runs the approval gate: the arguments to run with, or the step parked for a person, or the rejection handed to the decider. */
+  private async approvalGate(decision: DecisionRecord, tool: AnyTool, args: unknown, journal: NewJournalEntry[]): Promise<{ run: unknown } | StepOutcome> {
+    const verdict = await approvalVerdict({
+      store: this.environment.store,
+      now: this.environment.now(),
+      workflow: this.record,
+      agent: this.agent,
+      state: this.state,
+      step: this.step,
+      decision,
+      tool,
+      args,
+    });
+    if (verdict.kind === 'run') return { run: verdict.args };
+    journal.push(...verdict.journal);
+    if (verdict.kind === 'wait') {
+      // The request, the park and their audit entries in one transaction; the lease is given up.
+      const parked: NewJournalEntry = { step: this.step, kind: JournalKind.workflowParked, name: approvalWait, status: 'waiting', data: { wakeAt: verdict.expiresAt, message: verdict.message } };
+      journal.push(parked);
+      await this.environment.store.commit({
+        workflowId: this.id,
+        leaseOwner: this.environment.workerId,
+        journal: this.redacted(journal),
+        workflow: { status: 'waiting', waitingFor: approvalWait, wakeAt: verdict.expiresAt, releaseLease: true },
+        approval: verdict.create ? { create: this.redacted(verdict.create) } : undefined,
+        audit: auditFromJournal(journal, this.auditSource()),
+      });
+      if (verdict.expiresAt !== null) this.environment.onEvent?.({ type: 'workflow-parked', workflowId: this.id, step: this.step, waitingFor: approvalWait, wakeAt: verdict.expiresAt });
+      this.logger.info({ step: this.step, waitingFor: approvalWait }, verdict.message);
+      return 'stop';
+    }
+    await this.environment.store.commit({
+      workflowId: this.id,
+      leaseOwner: this.environment.workerId,
+      leaseMs: this.environment.leaseMs,
+      journal: this.redacted(journal),
+      workflow: { step: this.step + 1 },
+      approval: verdict.expire ? { expire: verdict.expire } : undefined,
+      audit: auditFromJournal(journal, this.auditSource()),
+    });
+    this.history.push({ type: 'tool-error', step: this.step, tool: tool.name, args, errorClass: approvalRejectedClass, message: verdict.observation });
+    this.environment.onEvent?.({ type: 'step-completed', workflowId: this.id, step: this.step, state: this.state, tool: tool.name, outcome: 'error' });
+    this.step++;
+    return 'continue';
+  }
+
+  /** One decider call, priced (src/cost); a model call gets its `chat` span. */
+  private async askDecider(decider: Decider, view: DecisionView): Promise<DecisionRecord> {
+    const catalog = this.environment.catalogFor(this.agent, this.state);
+    if (decider.kind !== 'model' || !this.tracing) return this.priced(await decider.decide(view, catalog, this.abort.signal));
+    const tracing = this.tracing;
+    const span = tracing.startChat(this.step, decider.model, decider.provider);
+    try {
+      const decision = this.priced(await tracing.within(span, () => decider.decide(view, catalog, this.abort.signal)));
+      tracing.endChat(span, decision, decision.cost?.usd);
+      return decision;
+    } catch (error) {
+      tracing.failChat(span, classifyError(error), errorMessage(error));
+      throw error;
+    }
+  }
+
+  /** The decided call with its `execute_tool` span: all its attempts, how it ended, the state it led to. */
+  private async tracedAct(tool: AnyTool, args: unknown, resumed: ResumedCall): Promise<StepOutcome> {
+    if (!this.tracing) return this.act(tool, args, resumed);
+    const tracing = this.tracing;
+    const span = tracing.startTool(this.step, tool.name, this.idempotencyKey(), this.state);
+    this.lastAttempt = { attempt: resumed.completed?.attempt ?? resumed.attemptsMade };
+    try {
+      return await tracing.within(span, () => this.act(tool, args, resumed));
+    } finally {
+      tracing.endTool(span, { attempts: this.lastAttempt.attempt, stateTo: this.state, errorClass: this.lastAttempt.errorClass, message: this.lastAttempt.message });
+    }
+  }
+
+  /** The decision with its cost, recorded with it in the journal and the audit. */
+  private priced(decision: DecisionRecord): DecisionRecord {
+    const cost = decision.usage && this.environment.prices?.costOf({ provider: decision.provider, model: decision.model, usage: decision.usage, at: new Date(this.environment.now()) });
+    return cost ? { ...decision, cost } : decision;
+  }
+
+  private traceFacts(recovered: boolean) {
+    return { workflowId: this.id, agent: this.agent.name, agentVersion: this.agent.versionId, principal: this.record.principal.id, step: this.step, recovered };
   }
 
   /** A call the permission gate stopped: the denial goes to the decider or fails the workflow, or the workflow waits for a person. */
@@ -298,7 +416,7 @@ class WorkflowRun {
     };
     for (let attempt = 1; ; attempt++) {
       try {
-        return await decider.decide(view, this.environment.catalogFor(this.agent, this.state), this.abort.signal);
+        return await this.askDecider(decider, view);
       } catch (error) {
         if (this.abort.signal.aborted) throw error;
         const errorClass = classifyError(error);
@@ -378,6 +496,7 @@ class WorkflowRun {
         return 'stop';
       }
       const outcome = await runner.attempt(tool, args, this.toolContext(attempt));
+      if (!('blocked' in outcome)) this.lastAttempt = outcome.ok ? { attempt } : { attempt, errorClass: outcome.classification.errorClass, message: outcome.message };
       if (outcome.ok) return this.recordResult(tool, args, outcome.result ?? null, attempt, outcome.durationMs);
       this.context.discard();
       if ('blocked' in outcome) {
@@ -675,6 +794,7 @@ class WorkflowRun {
       // Keel parks it on its own account (review, version mismatch, permissions): not an act of the principal.
       audit: [...auditFromJournal(before, this.auditSource()), ...auditFromJournal([parked], { ...this.auditSource(), actor: `keel:${this.environment.workerId}` })],
     });
+    this.metrics?.observe([...before, parked]);
     this.logger.warn({ step: this.step, waitingFor }, this.environment.runner.redactor.redactText(failure.message));
   }
 
@@ -694,6 +814,7 @@ class WorkflowRun {
       workflow: workflow?.failure ? { ...workflow, failure: this.redacted(workflow.failure) } : workflow,
       audit: auditFromJournal(journal, this.auditSource()),
     });
+    this.metrics?.observe(journal);
     if (withContext) this.context.accept();
   }
 

@@ -24,9 +24,13 @@ export const AuditKind = {
   permissionDecided: 'permission.decided',
   /** A call held for a person: its arguments carry values only untrusted tool output suggested. */
   approvalRequested: 'approval.requested',
+  /** A person approved or rejected an approval request, or it expired (src/approval). */
+  approvalDecided: 'approval.decided',
   grantAdded: 'grant.added',
   grantRevoked: 'grant.revoked',
   principalSaved: 'principal.saved',
+  /** A downstream service's circuit breaker changed state in one worker (docs/reliability.md). */
+  breakerChanged: 'breaker.changed',
 } as const;
 export type AuditKind = (typeof AuditKind)[keyof typeof AuditKind];
 

@@ -54,7 +54,7 @@ function fromEntry(entry: NewJournalEntry, source: AuditSource): Mapped | undefi
         kind: AuditKind.decisionMade,
         subject: entry.name,
         outcome: decision.invalid ? 'invalid' : 'decided',
-        data: pick(decision, 'source', 'provider', 'model', 'reasoning', 'confidence', 'args', 'usage', 'durationMs', 'finishReason', 'invalid'),
+        data: pick(decision, 'source', 'provider', 'model', 'reasoning', 'confidence', 'args', 'usage', 'cost', 'durationMs', 'finishReason', 'invalid'),
       };
     }
     case JournalKind.modelCallFailed:
@@ -92,7 +92,16 @@ function fromEntry(entry: NewJournalEntry, source: AuditSource): Mapped | undefi
         data: pick(data, 'permission', 'taskType', 'resources', 'policyIds', 'code', 'reason', 'next', 'approvedByPerson'),
       };
     case JournalKind.approvalRequested:
-      return { ...base, kind: AuditKind.approvalRequested, subject: entry.name, outcome: entry.status, data: pick(data, 'reason', 'values', 'message') };
+      return {
+        ...base,
+        kind: AuditKind.approvalRequested,
+        subject: entry.name,
+        outcome: entry.status,
+        data: pick(data, 'reason', 'values', 'message', 'requestId', 'args', 'reasoning', 'confidence', 'reasons', 'approvers', 'expiresAt'),
+      };
+    case JournalKind.approvalDecided:
+      // Who decided, and how: the approver (or 'keel' for an expiry) is the entry's actor.
+      return { ...base, kind: AuditKind.approvalDecided, subject: entry.name, outcome: entry.status, data: pick(data, 'requestId', 'by', 'reason', 'comment', 'modifiedArgs', 'expiresAt') };
     case JournalKind.stateChanged:
       return { ...base, kind: AuditKind.stateChanged, subject: entry.name, outcome: null, data: pick(data, 'from', 'to') };
     case JournalKind.workflowParked:

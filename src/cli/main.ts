@@ -7,7 +7,9 @@ import { Command } from 'commander';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CommandContext } from './command-context.js';
+import { approvalsCommand, approveCommand, rejectCommand } from './commands/approvals.js';
 import { auditCommand } from './commands/audit.js';
+import { costsCommand } from './commands/costs.js';
 import { demoCommand } from './commands/demo.js';
 import { grantsCommand } from './commands/grants.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -49,7 +51,7 @@ export function createProgram(context: CommandContext): Command {
       getErrHasColors: () => false,
     })
     .showHelpAfterError("(run 'keel <command> --help' to see the command's options)");
-  for (const command of [demoCommand, runCommand, listCommand, inspectCommand, resumeCommand, workerCommand, pruneCommand, auditCommand, grantsCommand, principalsCommand, permissionsCommand]) {
+  for (const command of [demoCommand, runCommand, listCommand, inspectCommand, resumeCommand, workerCommand, pruneCommand, auditCommand, costsCommand, grantsCommand, principalsCommand, permissionsCommand, approvalsCommand, approveCommand, rejectCommand]) {
     // Commands are built apart from the program, so they take its output and exit settings here.
     program.addCommand(inheritSettings(command(context), program));
   }

@@ -2,6 +2,8 @@
 // validates it, runs it and records it. Observations are data: a failed, refused or invalid
 // call comes back to the decider as a typed observation, never as an exception.
 
+import type { CallCost } from '../cost/prices.js';
+
 export interface Decision {
   tool: string;
   args: unknown;
@@ -27,6 +29,8 @@ export interface DecisionRecord extends Decision {
   durationMs?: number;
   /** Set when the decider's proposal could not be read as a call (unknown tool, unparsable arguments). */
   invalid?: string;
+  /** What the call cost and from which prices (src/cost); absent when its model has no known price. */
+  cost?: CallCost;
 }
 
 export type Observation =
@@ -48,6 +52,9 @@ export interface DecisionView {
 
 export interface Decider {
   readonly kind: 'code' | 'model';
+  /** The model a model decider asks and its provider, known before the call (for its span and budget estimate). */
+  readonly model?: string;
+  readonly provider?: string;
   decide(view: DecisionView, tools: ToolCatalog, signal: AbortSignal): Promise<DecisionRecord>;
 }
 

@@ -51,6 +51,8 @@ export function modelDecider(options: ModelDeciderOptions): Decider {
 
   return {
     kind: 'model',
+    model: modelIdOf(options.model),
+    provider: providerOf(options.model),
     async decide(view: DecisionView, catalog: ToolCatalog, signal: AbortSignal): Promise<DecisionRecord> {
       const started = performance.now();
       let result;

@@ -88,7 +88,7 @@ export class WorkflowGuard {
     const message =
       `Tool '${tool.name}' at step ${step} of workflow ${this.workflow.id} has a side effect, and its arguments carry ${describeFindings(suspicious)}, ` +
       `found in untrusted tool output but in no trusted source (the task input, the principal's record, trusted tools' results). ` +
-      `It may have been injected, so the call waits for a person. Check the values, then \`keel resume ${this.workflow.id} --by <your name>\` runs it as decided, or \`keel cancel\` stops the workflow.`;
+      `It may have been injected, so the call waits for a person. If they are right, \`keel resume ${this.workflow.id} --by <your name>\` runs the call as decided; if not, leave it waiting or cancel it (Keel.cancel).`;
     return {
       outcome: 'park',
       waitingFor: 'approval',
@@ -157,7 +157,8 @@ export class WorkflowGuard {
         ...(denied ? { code: decision.code, errorClass: 'permission-denied' } : {}),
         reason: decision.reason,
         next,
-        args: call.args,
+        // A denial handed to the decider is rebuilt from the journal as an observation, with its arguments.
+        ...(denied ? { args: call.args } : {}),
         ...(message ? { message } : {}),
       },
     };

@@ -133,6 +133,8 @@ export const JournalKind = {
   permissionDecided: 'permission-decided',
   /** A side-effecting call waits for a person: its arguments carry values only untrusted tool output held. */
   approvalRequested: 'approval-requested',
+  /** A person approved or rejected an approval request, or it expired (src/approval). */
+  approvalDecided: 'approval-decided',
 } as const;
 export type JournalKind = (typeof JournalKind)[keyof typeof JournalKind];
 
@@ -191,11 +193,63 @@ export interface Commit {
   workflow?: WorkflowPatch;
   /** Audit entries recording this change: appended to the one audit chain in the same transaction. */
   audit?: NewAuditEntry[];
+  /** An approval request created with this commit (the step parks for it), or a pending one that expired. */
+  approval?: { create: NewApprovalRequest } | { expire: string };
   /**
    * Enough that this commit survives a process crash, even when the store promises power-loss
    * durability: losing it to a power cut costs a repeated read-only step, never a repeated side effect.
    */
   crashSafeOnly?: boolean;
+}
+
+export const ApprovalStatus = {
+  pending: 'pending',
+  approved: 'approved',
+  rejected: 'rejected',
+  expired: 'expired',
+} as const;
+export type ApprovalStatus = (typeof ApprovalStatus)[keyof typeof ApprovalStatus];
+
+/** A proposed action held for a person (src/approval): what the agent wanted, why, and what was decided. */
+export interface ApprovalRequest {
+  id: string;
+  workflowId: string;
+  step: number;
+  tool: string;
+  args: unknown;
+  reasoning: string | null;
+  confidence: number | null;
+  /** Why it needs approval: one line per rule that fired. */
+  reasons: string[];
+  /** The group or role that may decide. */
+  approvers: string | null;
+  /** The principal the agent acts for. */
+  requester: string;
+  allowSelfApproval: boolean;
+  createdAt: number;
+  expiresAt: number | null;
+  status: ApprovalStatus;
+  decidedBy: string | null;
+  decidedAt: number | null;
+  comment: string | null;
+  /** Arguments the approver changed; the action runs with these instead of `args`. */
+  modifiedArgs: unknown;
+}
+
+export type NewApprovalRequest = Omit<ApprovalRequest, 'status' | 'decidedBy' | 'decidedAt' | 'comment' | 'modifiedArgs' | 'createdAt'>;
+
+export interface ApprovalDecisionRecord {
+  id: string;
+  status: 'approved' | 'rejected';
+  by: string;
+  comment?: string | null;
+  modifiedArgs?: unknown;
+}
+
+export interface ApprovalQuery {
+  status?: 'pending' | 'decided' | 'all';
+  workflowId?: string;
+  limit?: number;
 }
 
 export interface AuditRange {
@@ -280,6 +334,17 @@ export interface Store {
   savePrincipal(principal: Principal, by: string): Promise<Principal>;
   getPrincipal(id: string): Promise<Principal | undefined>;
   listPrincipals(): Promise<Principal[]>;
+  getApproval(id: string): Promise<ApprovalRequest | undefined>;
+  /** The newest approval request of a workflow's step, if any. */
+  approvalForStep(workflowId: string, step: number): Promise<ApprovalRequest | undefined>;
+  /** Approval requests matching the query, oldest first. */
+  listApprovals(query?: ApprovalQuery): Promise<ApprovalRequest[]>;
+  /**
+   * Records a person's decision on a pending request and makes its workflow runnable again, with
+   * the decision's journal and audit entries, in one transaction. Refused (APPROVAL_DECIDED) if
+   * the request is no longer pending: a decision applies exactly once.
+   */
+  decideApproval(decision: ApprovalDecisionRecord, journal: NewJournalEntry[], audit?: NewAuditEntry[]): Promise<ApprovalRequest>;
   /** Optional: a store without it gives rate budgets per process (in memory) only. */
   rateLimiterBackend?(): RateLimiterBackend;
   close(): Promise<void>;

@@ -48,6 +48,8 @@ export interface ToolDefinition<Schema extends z.ZodType = z.ZodType, Result = u
   input: Schema;
   /** True when the tool changes the world (pays, sends, deletes): checkpointed, never run twice. */
   sideEffect?: boolean;
+  /** Every call waits for a person's approval first (src/approval). */
+  requiresApproval?: boolean;
   /** Attempts for a transient failure, including the first (default 3; `retry.maxAttempts` wins). */
   maxAttempts?: number;
   /** The downstream service the tool calls: its circuit breaker, rate budget and credentials apply. */

@@ -114,6 +114,7 @@ export function entryDetail(entry: JournalEntry): string {
     case 'workflow-parked':
       // The runner's parks carry a wake-up time; parks for a person or an operator carry a code.
       if (typeof data.wakeAt === 'number') return `parked until ${wakeTime(entry, data.wakeAt)} (${text(entry.name)}): ${text(data.message)}`;
+      if (data.code === undefined) return `${text(entry.name)}: ${text(data.message)}`;
       return `${text(data.code)}: ${text(data.message)}`;
     case 'workflow-failed':
       return `${text(data.code)}: ${text(data.message)}`;
@@ -123,6 +124,23 @@ export function entryDetail(entry: JournalEntry): string {
       return `outcome ${text(data.outcome)}`;
     case 'workflow-cancelled':
       return text(data.reason);
+    case 'permission-decided': {
+      // "permit payments:write on claim:C-1, payee:DE89...: permitted by grant gr_1" / "deny ...: no-grant: ..."
+      const resources = Array.isArray(data.resources) && data.resources.length > 0 ? ` on ${data.resources.join(', ')}` : '';
+      return `${text(entry.status)} ${text(data.permission, 'no permission declared')}${resources}: ${data.code ? `${text(data.code)}: ` : ''}${text(data.reason)}`;
+    }
+    case 'approval-requested':
+      // src/approval's requests name the request, who decides and every rule that fired.
+      if (typeof data.requestId === 'string') {
+        const reasons = Array.isArray(data.reasons) ? data.reasons.join('; ') : '';
+        return `request ${data.requestId} to ${text(data.approvers)}: ${reasons} (args ${JSON.stringify(data.args) ?? 'none'}, confidence ${text(data.confidence, 'none')})`;
+      }
+      return text(data.message);
+    case 'approval-decided': {
+      const why = data.reason ?? data.comment;
+      const changed = data.modifiedArgs === undefined ? '' : `, with args ${JSON.stringify(data.modifiedArgs)}`;
+      return `${text(entry.status)} by ${text(data.by)}${changed}${why ? `: ${text(why)}` : ''} (request ${text(data.requestId)})`;
+    }
     default:
       return entry.data === null || entry.data === undefined ? '' : (JSON.stringify(entry.data) ?? '');
   }

@@ -120,6 +120,37 @@ export const sqliteMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: '0004_approvals',
+    // Human in the loop (src/approval): one row per proposed action held for a person. A row is
+    // decided once (status leaves 'pending' once, guarded by the UPDATE's WHERE); the workflow
+    // itself waits in workflows with waiting_for 'approval' and wake_at at the expiry.
+    sql: `
+      CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        workflow_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        tool TEXT NOT NULL,
+        args TEXT NOT NULL,
+        reasoning TEXT,
+        confidence REAL,
+        reasons TEXT NOT NULL,
+        approvers TEXT,
+        requester TEXT NOT NULL,
+        allow_self_approval INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        status TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at INTEGER,
+        comment TEXT,
+        modified_args TEXT
+      );
+      CREATE INDEX approvals_by_workflow ON approvals (workflow_id, step);
+      CREATE INDEX approvals_by_status ON approvals (status, created_at);
+    `,
+  },
 ];
 
 export const latestSchemaVersion = sqliteMigrations[sqliteMigrations.length - 1]!.version;

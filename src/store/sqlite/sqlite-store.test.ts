@@ -60,7 +60,7 @@ describe('opening and migrations', () => {
     const store = open(path);
     expect(store.db.pragma('user_version', { simple: true })).toBe(latestSchemaVersion);
     expect(latestSchemaVersion).toBe(sqliteMigrations.length);
-    expect(sqliteMigrations.map((migration) => migration.name)).toEqual(['0001_workflows', '0002_audit', '0003_grants']);
+    expect(sqliteMigrations.map((migration) => migration.name)).toEqual(['0001_workflows', '0002_audit', '0003_grants', '0004_approvals']);
     await store.createWorkflow(newWorkflow('wf_1'), []);
     await store.close();
 

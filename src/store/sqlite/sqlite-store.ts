@@ -10,6 +10,9 @@ import type { AuditEntry, AuditHead, AuditQuery, NewAuditEntry, StoredAuditEntry
 import { KeelError, unknownWorkflow } from '../../errors.js';
 import { systemClock, type Clock } from '../../util/clock.js';
 import type {
+  ApprovalDecisionRecord,
+  ApprovalQuery,
+  ApprovalRequest,
   AuditRange,
   Claim,
   ClaimOptions,
@@ -33,6 +36,7 @@ import type {
 import { latestSchemaVersion, sqliteMigrations } from './migrations.js';
 import { parsedEntry, SqliteAuditLog } from './sqlite-audit.js';
 import { SqliteGrants } from './sqlite-grants.js';
+import { SqliteApprovals } from './sqlite-approvals.js';
 
 export const Durability = { normal: 'normal', full: 'full' } as const;
 export type Durability = (typeof Durability)[keyof typeof Durability];
@@ -64,6 +68,7 @@ export class SqliteStore implements Store {
   private readonly commitTransaction: Database.Transaction<(commit: Commit, now: number) => void>;
   private readonly audit: SqliteAuditLog;
   private readonly grants: SqliteGrants;
+  private readonly approvals: SqliteApprovals;
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path === ':memory:' ? ':memory:' : resolve(options.path);
@@ -82,6 +87,7 @@ export class SqliteStore implements Store {
     this.statements = prepareStatements(this.db);
     this.audit = new SqliteAuditLog(this.db);
     this.grants = new SqliteGrants(this.db, this.audit);
+    this.approvals = new SqliteApprovals(this.db);
     this.commitTransaction = this.db.transaction((commit: Commit, now: number) => this.writeCommit(commit, now));
   }
 
@@ -200,6 +206,8 @@ export class SqliteStore implements Store {
       );
     }
     this.applyContext(commit.workflowId, commit.context ?? []);
+    if (commit.approval && 'create' in commit.approval) this.approvals.insert(commit.approval.create, now);
+    if (commit.approval && 'expire' in commit.approval) this.approvals.decide({ id: commit.approval.expire, status: 'expired', by: 'keel' }, now);
     this.insertJournal(commit.workflowId, commit.journal, now);
     this.audit.append(commit.audit, now);
   }
@@ -326,6 +334,34 @@ export class SqliteStore implements Store {
   /** Rate budgets share this connection: their counters live in this file, in keel_rate_* tables. */
   rateLimiterBackend(): RateLimiterBackend {
     return { kind: 'sqlite', db: this.db };
+  }
+
+  async getApproval(id: string): Promise<ApprovalRequest | undefined> {
+    return this.approvals.get(id);
+  }
+
+  async approvalForStep(workflowId: string, step: number): Promise<ApprovalRequest | undefined> {
+    return this.approvals.forStep(workflowId, step);
+  }
+
+  async listApprovals(query: ApprovalQuery = {}): Promise<ApprovalRequest[]> {
+    return this.approvals.list(query);
+  }
+
+  async decideApproval(decision: ApprovalDecisionRecord, journal: NewJournalEntry[], audit?: NewAuditEntry[]): Promise<ApprovalRequest> {
+    const now = this.clock.now();
+    return this.db
+      .transaction(() => {
+        const request = this.approvals.decide(decision, now);
+        // Runnable again on any worker; a workflow not (or no longer) waiting for this request is left as it is.
+        this.db
+          .prepare(`UPDATE workflows SET status = 'pending', waiting_for = NULL, wake_at = NULL, failure = NULL, updated_at = @now WHERE id = @id AND status = 'waiting' AND waiting_for = 'approval'`)
+          .run({ id: request.workflowId, now });
+        this.insertJournal(request.workflowId, journal, now);
+        this.audit.append(audit, now);
+        return request;
+      })
+      .immediate();
   }
 
   async close(): Promise<void> {

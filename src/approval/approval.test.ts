@@ -1,0 +1,199 @@
+// Approvals end to end on a SQLite file: a payment over the limit parks its workflow with a
+// durable request; a person's decision, through Keel's public API, lets it pay exactly once or
+// hands the rejection to the agent; second decisions, self-approval, bad changed arguments and
+// expiry are refused or recorded as the issue asks.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { approvalAgent, paymentLedger, type PaymentLedger } from '../../test/support/approval-agent.js';
+import { createKeel, type Keel } from '../agent/keel.js';
+import { KeelError } from '../errors.js';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
+import { ManualClock } from '../util/clock.js';
+import { keywords, type ApprovalPolicy } from './policy.js';
+
+let directory: string;
+let clock: ManualClock;
+let ledger: PaymentLedger;
+let keel: Keel;
+
+beforeEach(() => {
+  directory = mkdtempSync(join(tmpdir(), 'keel-approval-'));
+  clock = new ManualClock();
+  ledger = paymentLedger();
+});
+
+afterEach(async () => {
+  await keel?.close();
+  rmSync(directory, { recursive: true, force: true });
+});
+
+function open(policy: Partial<ApprovalPolicy> = {}): Keel {
+  keel = createKeel({ store: openSqliteStore({ path: join(directory, 'keel.db'), clock }), clock, agents: [approvalAgent(ledger, policy)], workerId: 'worker-1' });
+  return keel;
+}
+
+async function parkedClaim(amount = 5000, principal = 'alice') {
+  const workflow = await keel.startAndRun('approval-payer', { amount, payee: 'DE89 3704' }, { principal: { id: principal } });
+  const [request] = await keel.approvals({ workflowId: workflow.id });
+  return { workflow, request: request! };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<KeelError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  if (!KeelError.isInstance(error)) throw new Error(`expected a KeelError, got ${String(error)}`);
+  return error;
+}
+
+describe('approval requests', () => {
+  it('lets a payment within policy run without a request', async () => {
+    open();
+    const done = await keel.startAndRun('approval-payer', { amount: 200, payee: 'DE89 3704' });
+    expect(done).toMatchObject({ status: 'completed', outcome: 'paid' });
+    expect(await keel.approvals({ status: 'all' })).toEqual([]);
+  });
+
+  it('parks a payment over the limit with a durable request, its lease released, request and park in one commit', async () => {
+    open();
+    const { workflow, request } = await parkedClaim(5000);
+    expect(workflow).toMatchObject({ status: 'waiting', waitingFor: 'approval', leaseOwner: null });
+    expect(request).toMatchObject({
+      workflowId: workflow.id,
+      step: 0,
+      tool: 'pay',
+      args: { amount: 5000, payee: 'DE89 3704' },
+      reasoning: 'Claim of 5000 is within policy.',
+      confidence: 0.95,
+      reasons: ['amount over 1000'],
+      approvers: 'finance',
+      requester: 'alice',
+      status: 'pending',
+    });
+    expect(ledger.payments.size).toBe(0);
+    const { journal } = await keel.inspect(workflow.id);
+    expect(journal.map((entry) => entry.kind)).toEqual(['workflow-started', 'action-decided', 'checkpoint-saved', 'approval-requested', 'workflow-parked']);
+    const audit = await keel.store.readAudit({ workflowId: workflow.id });
+    expect(audit.find((entry) => entry.kind === 'approval.requested')).toMatchObject({ actor: 'alice', data: { requestId: request.id, reasons: ['amount over 1000'] } });
+  });
+
+  it('lists every reason that fired', async () => {
+    open();
+    const workflow = await keel.startAndRun('approval-payer', { amount: 5000, payee: 'DE89 3704', confidence: 0.5 });
+    const [request] = await keel.approvals({ workflowId: workflow.id });
+    expect(request!.reasons).toEqual(['confidence 0.5 is below 0.8', 'amount over 1000']);
+  });
+
+  it('pays an approved claim exactly once and records who approved it and when', async () => {
+    open();
+    const { workflow, request } = await parkedClaim();
+    clock.advance(60_000);
+    const approved = await keel.approve(request.id, { by: 'fin-1', comment: 'receipt checked' });
+    expect(approved).toMatchObject({ status: 'approved', decidedBy: 'fin-1', decidedAt: clock.now(), comment: 'receipt checked' });
+    expect(await keel.store.getWorkflow(workflow.id)).toMatchObject({ status: 'pending', waitingFor: null });
+    expect(await keel.run(workflow.id)).toMatchObject({ status: 'completed', outcome: 'paid' });
+    expect([...ledger.payments.values()]).toEqual([{ workflowId: workflow.id, amount: 5000, count: 1 }]);
+    const audit = await keel.store.readAudit({ workflowId: workflow.id });
+    expect(audit.find((entry) => entry.kind === 'approval.decided')).toMatchObject({ actor: 'fin-1', outcome: 'approved', data: { requestId: request.id, by: 'fin-1' } });
+  });
+
+  it('refuses a second decision on the same request, naming who decided', async () => {
+    open();
+    const { request } = await parkedClaim();
+    await keel.approve(request.id, { by: 'fin-1' });
+    const again = await refusal(keel.reject(request.id, { by: 'fin-2', reason: 'too late' }));
+    expect(again.code).toBe('APPROVAL_DECIDED');
+    expect(again.message).toContain('already approved by fin-1');
+    expect((await refusal(keel.approve(request.id, { by: 'fin-2' }))).code).toBe('APPROVAL_DECIDED');
+  });
+
+  it('hands a rejection to the agent, which adapts; the rejected payment never runs, not even when resumed again', async () => {
+    open();
+    const { workflow, request } = await parkedClaim();
+    await keel.reject(request.id, { by: 'fin-1', reason: 'duplicate of claim 17' });
+    expect(await keel.run(workflow.id)).toMatchObject({ status: 'completed', outcome: 'declined' });
+    expect(ledger.declined.get(workflow.id)).toContain('duplicate of claim 17');
+    expect(ledger.payments.size).toBe(0);
+    const { journal } = await keel.inspect(workflow.id);
+    expect(journal.find((entry) => entry.kind === 'action-refused')).toMatchObject({ status: 'approval-rejected', step: 0 });
+  });
+
+  it('never runs a rejected action when a worker died after the decision and before recording it', async () => {
+    open();
+    const { workflow, request } = await parkedClaim();
+    await keel.reject(request.id, { by: 'fin-1', reason: 'over budget' });
+    // A worker that claims the step again finds the decided action in the journal (pending, not
+    // completed): the approvals table, read on every run of the step, keeps it from running.
+    await keel.store.claim({ owner: 'dead-worker', leaseMs: 1000, workflowId: workflow.id });
+    clock.advance(5000);
+    expect(await keel.run(workflow.id)).toMatchObject({ status: 'completed', outcome: 'declined' });
+    expect(ledger.payments.size).toBe(0);
+  });
+
+  it('parks a resumed workflow again for the same pending request', async () => {
+    open();
+    const { workflow, request } = await parkedClaim();
+    expect(await keel.resume(workflow.id, undefined, { by: 'ops' })).toMatchObject({ status: 'waiting', waitingFor: 'approval' });
+    expect(await keel.approvals({ status: 'all' })).toEqual([expect.objectContaining({ id: request.id, status: 'pending' })]);
+    expect(ledger.payments.size).toBe(0);
+  });
+
+  it('refuses self-approval unless the policy allows it', async () => {
+    open();
+    const { request } = await parkedClaim(5000, 'alice');
+    const self = await refusal(keel.approve(request.id, { by: 'alice' }));
+    expect(self.code).toBe('SELF_APPROVAL');
+    expect(self.message).toContain('finance');
+    expect((await keel.store.getApproval(request.id))!.status).toBe('pending');
+    await keel.close();
+    open({ allowSelfApproval: true });
+    const allowed = await parkedClaim(5000, 'bob');
+    expect(await keel.approve(allowed.request.id, { by: 'bob' })).toMatchObject({ status: 'approved' });
+  });
+
+  it('runs with changed arguments that fit the schema; refuses invalid ones and leaves the workflow waiting', async () => {
+    open();
+    const { workflow, request } = await parkedClaim(5000);
+    const invalid = await refusal(keel.approve(request.id, { by: 'fin-1', args: { amount: 'lots', payee: 'DE89 3704' } }));
+    expect(invalid.code).toBe('BAD_INPUT');
+    expect(invalid.message).toContain('amount');
+    expect(await keel.store.getWorkflow(workflow.id)).toMatchObject({ status: 'waiting', waitingFor: 'approval' });
+    await keel.approve(request.id, { by: 'fin-1', args: { amount: 900, payee: 'DE89 3704' } });
+    expect(await keel.run(workflow.id)).toMatchObject({ outcome: 'paid' });
+    expect([...ledger.payments.values()].map((payment) => payment.amount)).toEqual([900]);
+  });
+
+  it('refuses changed arguments that raise a reason the approver was not shown', async () => {
+    open({ tools: { pay: [keywords(['urgent'])] } });
+    const { workflow, request } = await parkedClaim(5000);
+    expect(request.reasons).toEqual(['amount over 1000']);
+    const raised = await refusal(keel.approve(request.id, { by: 'fin-1', args: { amount: 5000, payee: 'urgent transfer' } }));
+    expect(raised.code).toBe('BAD_INPUT');
+    expect(raised.message).toContain("mentions 'urgent'");
+    expect(await keel.store.getWorkflow(workflow.id)).toMatchObject({ status: 'waiting', waitingFor: 'approval' });
+  });
+
+  it('expires an undecided request at its deadline: the agent sees the expiry and the payment never runs', async () => {
+    open({ expiresAfterMs: 60_000 });
+    const { workflow, request } = await parkedClaim();
+    expect(workflow.wakeAt).toBe(request.expiresAt);
+    clock.advance(60_001);
+    expect((await refusal(keel.approve(request.id, { by: 'fin-1' }))).message).toContain('expired');
+    await keel.work({ once: true, concurrency: 1, pollMs: 1 });
+    expect(await keel.store.getWorkflow(workflow.id)).toMatchObject({ status: 'completed', outcome: 'declined' });
+    expect(await keel.store.getApproval(request.id)).toMatchObject({ status: 'expired', decidedBy: 'keel' });
+    expect(ledger.declined.get(workflow.id)).toContain('expired');
+    expect(ledger.payments.size).toBe(0);
+  });
+
+  it('refuses an unknown request id and a rejection without a reason', async () => {
+    open();
+    expect((await refusal(keel.approve('apr_nope', { by: 'fin-1' }))).code).toBe('UNKNOWN_APPROVAL');
+    const { request } = await parkedClaim();
+    expect((await refusal(keel.reject(request.id, { by: 'fin-1', reason: ' ' }))).code).toBe('BAD_INPUT');
+  });
+});

@@ -1,0 +1,72 @@
+// keel approvals, keel approve and keel reject, in-process, on a database where three claims wait
+// for the finance group: listing, deciding, and the clear refusals (unknown id, already decided,
+// self-approval, malformed JSON).
+
+import { describe, expect, it } from 'vitest';
+import { approvalAgent, paymentLedger } from '../../../test/support/approval-agent.js';
+import { useCliWorkspace } from '../../../test/support/cli-harness.js';
+import { createKeel } from '../../agent/keel.js';
+import { openSqliteStore } from '../../store/sqlite/sqlite-store.js';
+
+const cli = useCliWorkspace();
+
+/** Three claims over the limit, parked for approval, on alice's behalf. */
+async function parkedClaims(): Promise<string[]> {
+  const keel = createKeel({ store: openSqliteStore({ path: cli.db }), agents: [approvalAgent(paymentLedger())] });
+  try {
+    for (const amount of [1500, 2500, 3500]) await keel.startAndRun('approval-payer', { amount, payee: 'DE89 3704' }, { principal: { id: 'alice' } });
+    return (await keel.approvals()).map((request) => request.id);
+  } finally {
+    await keel.close();
+  }
+}
+
+describe('keel approvals / approve / reject', () => {
+  it('lists pending requests with why they wait, decides them, and lists the decisions', async () => {
+    const [first, second] = await parkedClaims();
+    const listed = await cli.run(['approvals', '--db', cli.db]);
+    expect(listed.code, listed.err).toBe(0);
+    expect(listed.out).toMatch(new RegExp(`${first} +wf_\\w+ +pay +\\{"amount":1500,"payee":"DE89 3704"\\} +0.95 +amount over 1000 +finance +pending`));
+    expect(listed.out).toContain('Decide one with `keel approve <request> --by <user> --db');
+
+    const approved = await cli.run(['approve', first!, '--by', 'fin-1', '--comment', 'ok', '--db', cli.db]);
+    expect(approved.code, approved.err).toBe(0);
+    expect(approved.out).toContain(`Approved ${first} (workflow wf_`);
+    expect(approved.out).toContain('is runnable again');
+    const rejected = await cli.run(['reject', second!, '--by', 'fin-1', '--reason', 'no receipt', '--db', cli.db]);
+    expect(rejected.code, rejected.err).toBe(0);
+    expect(rejected.out).toContain(`Rejected ${second}`);
+
+    const decided = JSON.parse((await cli.run(['approvals', '--status', 'decided', '--json', '--db', cli.db])).out) as { id: string; status: string; decidedBy: string; comment: string }[];
+    expect(decided.map(({ id, status, decidedBy, comment }) => ({ id, status, decidedBy, comment }))).toEqual([
+      { id: first, status: 'approved', decidedBy: 'fin-1', comment: 'ok' },
+      { id: second, status: 'rejected', decidedBy: 'fin-1', comment: 'no receipt' },
+    ]);
+    expect(JSON.parse((await cli.run(['approvals', '--status', 'all', '--json', '--db', cli.db])).out)).toHaveLength(3);
+  });
+
+  it('refuses an unknown id, a second decision, self-approval and malformed JSON with exit 2 and a message', async () => {
+    const [first, second] = await parkedClaims();
+    const unknown = await cli.run(['approve', 'apr_nope', '--by', 'fin-1', '--db', cli.db]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain("There is no approval request 'apr_nope'");
+
+    expect((await cli.run(['reject', first!, '--by', 'fin-1', '--reason', 'duplicate', '--db', cli.db])).code).toBe(0);
+    const again = await cli.run(['approve', first!, '--by', 'fin-2', '--db', cli.db]);
+    expect(again.code).toBe(2);
+    expect(again.err).toContain('is already rejected by fin-1');
+
+    const self = await cli.run(['approve', second!, '--by', 'alice', '--db', cli.db]);
+    expect(self.code).toBe(2);
+    expect(self.err).toContain('alice cannot approve request');
+
+    const malformed = await cli.run(['approve', second!, '--by', 'fin-1', '--args', '{amount: 5}', '--db', cli.db]);
+    expect(malformed.code).toBe(2);
+    expect(malformed.err).toContain('--args for request');
+    expect(malformed.err).toContain('is not valid JSON');
+
+    const noReason = await cli.run(['reject', second!, '--by', 'fin-1', '--db', cli.db]);
+    expect(noReason.code).toBe(2);
+    expect(noReason.err).toContain("required option '--reason <text>' not specified");
+  });
+});
