@@ -19,6 +19,7 @@ import { chooseModel } from '../src/cli/model-choice.js';
 import { createKeel, JournalKind, openSqliteStore, type JournalEntry, type WorkflowRecord } from '../src/index.js';
 import { sampleClaims, type SampleClaim } from '../examples/expense-approval/claims.js';
 import { startPaymentsService, type PaymentsService } from '../examples/expense-approval/payments-service.js';
+import { seededRandom } from '../src/util/seeded-random.js';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const keelBin = join(root, 'bin', 'keel.js');
@@ -170,17 +171,6 @@ async function untilLeasesExpire(): Promise<void> {
   }
 }
 
-/** mulberry32: the kill moments are random but the same on every run of the test. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function entriesOf(journal: readonly JournalEntry[], kind: JournalKind, name?: string): JournalEntry[] {
   return journal.filter((entry) => entry.kind === kind && (name === undefined || entry.name === name));

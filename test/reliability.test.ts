@@ -19,6 +19,7 @@ import { expenseApproval, script } from '../examples/expense-approval/agent.js';
 import { sampleClaims } from '../examples/expense-approval/claims.js';
 import { paymentsCredentials, paymentsService } from '../examples/expense-approval/payments-access.js';
 import { startPaymentsService, type PaymentsService } from '../examples/expense-approval/payments-service.js';
+import { seededRandom } from '../src/util/seeded-random.js';
 
 const claimCount = 100;
 const claimSeed = 7;
@@ -185,14 +186,3 @@ function databaseText(path: string): string {
   }
 }
 
-/** mulberry32: the service's faults are random but the same sequence on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -10,6 +10,7 @@
 
 import { formatClaimDocument, ibanCheckDigits, type ClaimTask, type ExpenseClaim } from './claim-document.js';
 import { categoryLimits, expenseCategories, receiptRequiredAbove, type ExpenseCategory } from './policy.js';
+import { seededRandom } from '../../src/testing.js';
 
 export const SampleClaimKind = {
   clean: 'clean',
@@ -61,7 +62,7 @@ type Random = () => number;
 export function sampleClaims(count: number, seed = 1): SampleClaim[] {
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`sampleClaims needs a whole number of claims (0 or more), got ${count}.`);
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`sampleClaims needs a whole, non-negative seed, got ${seed}.`);
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const malformed = Math.round(count * 0.15);
   const violations = Math.round(count * 0.25);
   const duplicates = Math.floor(violations / 3);
@@ -158,14 +159,3 @@ function money(amount: number): number {
   return Math.max(0.01, Math.round(amount * 100) / 100);
 }
 
-/** A small, well-known seeded generator: the same seed gives the same batch on every platform. */
-function mulberry32(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -26,7 +26,7 @@ import type { Logger } from '../util/logger.js';
 import { auditFromJournal, type AuditSource } from '../audit/from-journal.js';
 import type { CallVerdict, WorkflowGuard } from '../security/call-guard.js';
 import type { Security } from '../security/security.js';
-import { approvalRejectedClass, approvalVerdict, approvalWait } from '../approval/approval-gate.js';
+import { approvalRejectedClass, approvalVerdict, approvalWait, type ApprovalVerdict } from '../approval/approval-gate.js';
 import { startedTraceparent, WorkflowTracing } from '../telemetry/workflow-tracing.js';
 import type { PriceTable } from '../cost/prices.js';
 import { journalCostUsd, type KeelMetrics, type RunMetrics } from '../telemetry/metrics.js';
@@ -313,7 +313,19 @@ class WorkflowRun {
       args,
     });
     if (verdict.kind === 'run') return { run: verdict.args };
+    const before = journal.length;
     journal.push(...verdict.journal);
+    try {
+      return await this.applyApprovalVerdict(verdict, tool, args, journal);
+    } catch (error) {
+      // A person decided while this worker expired or escalated the request: their decision stands.
+      if (!KeelError.isInstance(error) || error.code !== 'APPROVAL_DECIDED') throw error;
+      journal.length = before;
+      return this.approvalGate(decision, tool, args, journal);
+    }
+  }
+
+  private async applyApprovalVerdict(verdict: Exclude<ApprovalVerdict, { kind: 'run' }>, tool: AnyTool, args: unknown, journal: NewJournalEntry[]): Promise<StepOutcome> {
     if (verdict.kind === 'wait') {
       // The request, the park and their audit entries in one transaction; the lease is given up.
       const parked: NewJournalEntry = { step: this.step, kind: JournalKind.workflowParked, name: approvalWait, status: 'waiting', data: { wakeAt: verdict.expiresAt, message: verdict.message } };
@@ -323,7 +335,7 @@ class WorkflowRun {
         leaseOwner: this.environment.workerId,
         journal: this.redacted(journal),
         workflow: { status: 'waiting', waitingFor: approvalWait, wakeAt: verdict.expiresAt, releaseLease: true },
-        approval: verdict.create ? { create: this.redacted(verdict.create) } : undefined,
+        approval: verdict.create ? { create: this.redacted(verdict.create) } : verdict.escalate ? { escalate: verdict.escalate } : undefined,
         audit: auditFromJournal(journal, this.auditSource()),
       });
       if (verdict.expiresAt !== null) this.environment.onEvent?.({ type: 'workflow-parked', workflowId: this.id, step: this.step, waitingFor: approvalWait, wakeAt: verdict.expiresAt });

@@ -17,7 +17,15 @@ export type ApprovalVerdict =
   /** No rule fired, or a person approved: run with these arguments (the approver's, if changed). */
   | { kind: 'run'; args: unknown; request?: ApprovalRequest }
   /** Park the workflow: a new request to create with the park, or one still pending. */
-  | { kind: 'wait'; create?: NewApprovalRequest; request?: ApprovalRequest; expiresAt: number | null; journal: NewJournalEntry[]; message: string }
+  | {
+      kind: 'wait';
+      create?: NewApprovalRequest;
+      escalate?: { id: string; approvers: string; expiresAt: number | null };
+      request?: ApprovalRequest;
+      expiresAt: number | null;
+      journal: NewJournalEntry[];
+      message: string;
+    }
   /** Rejected or expired: the action does not run; `observation` is what the decider sees instead. */
   | { kind: 'refused'; expire?: string; journal: NewJournalEntry[]; observation: string };
 
@@ -94,6 +102,23 @@ function verdictFor(request: ApprovalRequest, input: ApprovalGateInput): Approva
     return { kind: 'refused', journal: [refusal(request, input.step)], observation: rejectionMessage(request) };
   }
   if (request.expiresAt !== null && request.expiresAt <= input.now) {
+    const policy = input.agent.approval;
+    const chain = [policy?.approvers ?? 'approvers', ...(policy?.escalation ?? [])];
+    const next = chain[chain.indexOf(request.approvers ?? '') + 1];
+    if (next !== undefined && request.approvers !== null && chain.includes(request.approvers)) {
+      const expiresAt = policy?.expiresAfterMs === undefined ? null : input.now + policy.expiresAfterMs;
+      const message =
+        `Approval request ${request.id} (tool '${request.tool}', workflow ${request.workflowId} step ${request.step}) was not decided by ${request.approvers} in time; ` +
+        `it now waits for ${next}. Decide it with \`keel approve ${request.id} --by <user>\` or \`keel reject ${request.id} --by <user> --reason <text>\`.`;
+      const escalated: NewJournalEntry = {
+        step: input.step,
+        kind: JournalKind.approvalEscalated,
+        name: request.tool,
+        status: 'escalated',
+        data: { requestId: request.id, from: request.approvers, to: next, expiredAt: request.expiresAt, expiresAt, message },
+      };
+      return { kind: 'wait', escalate: { id: request.id, approvers: next, expiresAt }, request, expiresAt, journal: [escalated], message };
+    }
     const expired: ApprovalRequest = { ...request, status: 'expired', decidedBy: 'keel', decidedAt: input.now };
     const decided: NewJournalEntry = {
       step: input.step,

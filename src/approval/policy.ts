@@ -32,8 +32,13 @@ export interface ApprovalPolicy {
   tools?: Readonly<Record<string, readonly ApprovalRule[]>>;
   /** The group or role that may decide (recorded on the request; default 'approvers'). */
   approvers?: string;
-  /** How long a request may wait before it expires and counts as rejected (default: never). */
+  /** How long a request may wait for each group before it escalates, or expires and counts as rejected (default: never). */
   expiresAfterMs?: number;
+  /**
+   * The groups an undecided request goes to next, in order, each given `expiresAfterMs` again;
+   * after the last one it expires. E.g. approvers 'team-lead', escalation ['finance', 'cfo'].
+   */
+  escalation?: readonly string[];
   /** Lets the principal the agent acts for approve their own request (default false). */
   allowSelfApproval?: boolean;
 }

@@ -26,6 +26,7 @@ export const AuditKind = {
   approvalRequested: 'approval.requested',
   /** A person approved or rejected an approval request, or it expired (src/approval). */
   approvalDecided: 'approval.decided',
+  approvalEscalated: 'approval.escalated',
   grantAdded: 'grant.added',
   grantRevoked: 'grant.revoked',
   principalSaved: 'principal.saved',

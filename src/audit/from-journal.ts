@@ -99,9 +99,11 @@ function fromEntry(entry: NewJournalEntry, source: AuditSource): Mapped | undefi
         outcome: entry.status,
         data: pick(data, 'reason', 'values', 'message', 'requestId', 'args', 'reasoning', 'confidence', 'reasons', 'approvers', 'expiresAt'),
       };
+    case JournalKind.approvalEscalated:
+      return { ...base, actor: keel, kind: AuditKind.approvalEscalated, subject: entry.name, outcome: 'escalated', data: pick(data, 'requestId', 'from', 'to', 'expiredAt', 'expiresAt') };
     case JournalKind.approvalDecided:
       // Who decided, and how: the approver (or 'keel' for an expiry) is the entry's actor.
-      return { ...base, kind: AuditKind.approvalDecided, subject: entry.name, outcome: entry.status, data: pick(data, 'requestId', 'by', 'reason', 'comment', 'modifiedArgs', 'expiresAt') };
+      return { ...base, actor: data.by === 'keel' ? keel : base.actor, kind: AuditKind.approvalDecided, subject: entry.name, outcome: entry.status, data: pick(data, 'requestId', 'by', 'reason', 'comment', 'modifiedArgs', 'expiresAt') };
     case JournalKind.stateChanged:
       return { ...base, kind: AuditKind.stateChanged, subject: entry.name, outcome: null, data: pick(data, 'from', 'to') };
     case JournalKind.workflowParked:

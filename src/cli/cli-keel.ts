@@ -13,6 +13,7 @@ import { KeelError, errorMessage } from '../errors.js';
 import { readOperatorPolicies } from '../security/operator-policies.js';
 import type { SecurityOptions } from '../security/security.js';
 import type { Store } from '../store/types.js';
+import type { MeterProvider } from '@opentelemetry/api';
 import { createLogger } from '../util/logger.js';
 import { loadRecordedAgent, type LoadedAgent } from './agent-loader.js';
 import type { ModelChoice } from './model-choice.js';
@@ -25,6 +26,8 @@ export interface CliKeelOptions {
   onEvent?: KeelEventListener;
   /** Called for each agent module a worker imports on demand, e.g. to start services it needs. */
   onAgentLoaded?: (loaded: LoadedAgent) => void;
+  /** Where Keel's metrics go (keel worker --metrics-port). */
+  meterProvider?: MeterProvider;
 }
 
 export function createCliKeel(options: CliKeelOptions): Keel {
@@ -36,6 +39,7 @@ export function createCliKeel(options: CliKeelOptions): Keel {
     leaseMs: options.leaseMs,
     maxRecoveries: options.maxRecoveries,
     onEvent: options.onEvent,
+    meterProvider: options.meterProvider,
     security: cliSecurity(),
     resolveAgent: async (workflow) => {
       try {

@@ -135,6 +135,8 @@ export const JournalKind = {
   approvalRequested: 'approval-requested',
   /** A person approved or rejected an approval request, or it expired (src/approval). */
   approvalDecided: 'approval-decided',
+  /** An approval request not decided in time went to the next group of its escalation chain. */
+  approvalEscalated: 'approval-escalated',
 } as const;
 export type JournalKind = (typeof JournalKind)[keyof typeof JournalKind];
 
@@ -194,7 +196,7 @@ export interface Commit {
   /** Audit entries recording this change: appended to the one audit chain in the same transaction. */
   audit?: NewAuditEntry[];
   /** An approval request created with this commit (the step parks for it), or a pending one that expired. */
-  approval?: { create: NewApprovalRequest } | { expire: string };
+  approval?: { create: NewApprovalRequest } | { expire: string } | { escalate: { id: string; approvers: string; expiresAt: number | null } };
   /**
    * Enough that this commit survives a process crash, even when the store promises power-loss
    * durability: losing it to a power cut costs a repeated read-only step, never a repeated side effect.

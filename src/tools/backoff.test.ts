@@ -4,18 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelayMs, backoffPolicy, defaultBackoffPolicy, nextRetry } from './backoff.js';
 import { ToolError } from './tool-error.js';
+import { seededRandom } from '../util/seeded-random.js';
 
-/** mulberry32: a small seeded PRNG, so the distribution test is the same on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const transient = new ToolError('transient', 'HTTP 503');
 const now = Date.UTC(2026, 0, 1);

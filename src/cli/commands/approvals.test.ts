@@ -45,6 +45,24 @@ describe('keel approvals / approve / reject', () => {
     expect(JSON.parse((await cli.run(['approvals', '--status', 'all', '--json', '--db', cli.db])).out)).toHaveLength(3);
   });
 
+  it('keel inspect shows the proposed action, its reasoning and confidence, the rules that fired and the decision in one timeline', async () => {
+    const [first] = await parkedClaims();
+    expect((await cli.run(['approve', first!, '--by', 'fin-1', '--comment', 'receipt checked', '--db', cli.db])).code).toBe(0);
+    const keel = createKeel({ store: openSqliteStore({ path: cli.db }), agents: [approvalAgent(paymentLedger())] });
+    const request = (await keel.store.getApproval(first!))!;
+    await keel.run(request.workflowId);
+    await keel.close();
+    const inspected = await cli.run(['inspect', request.workflowId, '--db', cli.db]);
+    expect(inspected.code, inspected.err).toBe(0);
+    const lines = inspected.out.split('\n');
+    const order = ['action-decided', 'approval-requested', 'workflow-parked', 'approval-decided', 'tool-call-completed'].map((kind) => lines.findIndex((line) => line.includes(kind)));
+    expect(order.every((index, position) => index >= 0 && (position === 0 || index > order[position - 1]!)), inspected.out).toBe(true);
+    expect(inspected.out).toContain('Claim of 1500 is within policy.');
+    expect(inspected.out).toContain('0.95');
+    expect(inspected.out).toContain(`request ${first} to finance: amount over 1000`);
+    expect(inspected.out).toContain(`approved by fin-1: receipt checked (request ${first})`);
+  });
+
   it('refuses an unknown id, a second decision, self-approval and malformed JSON with exit 2 and a message', async () => {
     const [first, second] = await parkedClaims();
     const unknown = await cli.run(['approve', 'apr_nope', '--by', 'fin-1', '--db', cli.db]);

@@ -7,6 +7,7 @@ import { withDatabase } from '../database.js';
 import { formatTable } from '../format/table.js';
 import { formatTimestamp } from '../format/time.js';
 import { databaseChoice, databaseOption } from '../options.js';
+import { workflowResultJson } from '../format/workflow-result.js';
 
 /** The store returns at most this many; a longer list is cut and the user told how to narrow it. */
 const listLimit = 1000;
@@ -55,14 +56,9 @@ export function formatWorkflowTable(workflows: readonly WorkflowRecord[]): strin
 }
 
 function listedWorkflowJson(workflow: WorkflowRecord) {
+  const { failure: _failure, ...result } = workflowResultJson(workflow);
   return {
-    id: workflow.id,
-    agent: workflow.agent,
-    status: workflow.status,
-    state: workflow.state,
-    outcome: workflow.outcome,
-    steps: workflow.step,
-    waitingFor: workflow.waitingFor,
+    ...result,
     principal: workflow.principal.id,
     createdAt: new Date(workflow.createdAt).toISOString(),
     updatedAt: new Date(workflow.updatedAt).toISOString(),

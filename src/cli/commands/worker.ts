@@ -18,6 +18,7 @@ import { paymentsUrlVariable } from '../example-services.js';
 import { ExitCode } from '../exit.js';
 import type { CliIo } from '../io.js';
 import { chooseModel } from '../model-choice.js';
+import type { MetricsEndpoint } from '../../telemetry/prometheus.js';
 import { databaseChoice, databaseOption, nonNegativeInteger, positiveInteger } from '../options.js';
 
 interface WorkerOptions {
@@ -27,6 +28,7 @@ interface WorkerOptions {
   leaseMs?: number;
   maxRecoveries?: number;
   pollMs: number;
+  metricsPort?: number;
 }
 
 const paymentsAgentModule = 'builtin:expense-approval';
@@ -41,6 +43,7 @@ export function workerCommand(context: CommandContext): Command {
     .addOption(new Option('--lease-ms <ms>', "how long a claim lasts without renewal: a dead worker's workflows are taken over after it (default: 30000)").argParser(positiveInteger).env('KEEL_LEASE_MS'))
     .addOption(new Option('--max-recoveries <n>', 'crash recoveries of one workflow before it is parked for review (default: 5)').argParser(nonNegativeInteger).env('KEEL_MAX_RECOVERIES'))
     .addOption(new Option('--poll-ms <ms>', 'how often an idle worker looks for work').argParser(positiveInteger).default(250))
+    .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics').argParser(positiveInteger))
     .addOption(databaseOption())
     .action(async (options: WorkerOptions, command: Command) => {
       context.exitWith(await runWorker(options, databaseChoice(command, context.io.cwd).path, context.io));
@@ -66,8 +69,15 @@ async function runWorker(options: WorkerOptions, databasePath: string, io: CliIo
     stop.abort();
   };
   const listeners = shutdownSignals.map((signal) => [signal, () => onSignal(signal)] as const);
+  let metricsEndpoint: MetricsEndpoint | undefined;
   try {
     await assertPaymentsConfigured(store, preloaded);
+    if (options.metricsPort !== undefined) {
+      // Loaded only when asked for: the SDK and the exporter stay out of workers that do not serve metrics.
+      const { startMetricsEndpoint } = await import('../../telemetry/prometheus.js');
+      metricsEndpoint = await startMetricsEndpoint(options.metricsPort);
+      io.stderr.write(`worker: serving metrics on ${metricsEndpoint.url}\n`);
+    }
     const counts = new Map<WorkflowStatus, number>();
     const described = new Set<string>();
     const describe = (loaded: LoadedAgent) => {
@@ -80,6 +90,7 @@ async function runWorker(options: WorkerOptions, databasePath: string, io: CliIo
       models,
       leaseMs: options.leaseMs,
       maxRecoveries: options.maxRecoveries,
+      meterProvider: metricsEndpoint?.meterProvider,
       onAgentLoaded: (loaded) => {
         if (loaded.module === paymentsAgentModule && !process.env[paymentsUrlVariable]) {
           const message =
@@ -110,6 +121,7 @@ async function runWorker(options: WorkerOptions, databasePath: string, io: CliIo
     return (counts.get('failed') ?? 0) > 0 ? ExitCode.workflowFailed : ExitCode.ok;
   } finally {
     for (const [signal, listener] of listeners) process.off(signal, listener);
+    await metricsEndpoint?.close();
     await store.close();
   }
 }

@@ -133,9 +133,11 @@ export function entryDetail(entry: JournalEntry): string {
       // src/approval's requests name the request, who decides and every rule that fired.
       if (typeof data.requestId === 'string') {
         const reasons = Array.isArray(data.reasons) ? data.reasons.join('; ') : '';
-        return `request ${data.requestId} to ${text(data.approvers)}: ${reasons} (args ${JSON.stringify(data.args) ?? 'none'}, confidence ${text(data.confidence, 'none')})`;
+        return `request ${data.requestId} to ${text(data.approvers)}: ${reasons} (confidence ${text(data.confidence, 'none')}; args ${JSON.stringify(data.args) ?? 'none'})`;
       }
       return text(data.message);
+    case 'approval-escalated':
+      return `request ${text(data.requestId)} escalated from ${text(data.from)} to ${text(data.to)}, undecided since ${text(data.expiredAt)}`;
     case 'approval-decided': {
       const why = data.reason ?? data.comment;
       const changed = data.modifiedArgs === undefined ? '' : `, with args ${JSON.stringify(data.modifiedArgs)}`;

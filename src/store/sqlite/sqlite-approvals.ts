@@ -19,6 +19,7 @@ export class SqliteApprovals {
       ),
       get: db.prepare('SELECT * FROM approvals WHERE id = ?'),
       forStep: db.prepare('SELECT * FROM approvals WHERE workflow_id = ? AND step = ? ORDER BY created_at DESC, rowid DESC LIMIT 1'),
+      escalate: db.prepare(`UPDATE approvals SET approvers = @approvers, expires_at = @expiresAt WHERE id = @id AND status = 'pending'`),
       decide: db.prepare(
         `UPDATE approvals SET status = @status, decided_by = @by, decided_at = @now, comment = @comment, modified_args = @modifiedArgs
          WHERE id = @id AND status = 'pending'`,
@@ -58,6 +59,16 @@ export class SqliteApprovals {
     params.push(query.limit ?? 1000);
     const sql = `SELECT * FROM approvals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, rowid LIMIT ?`;
     return (this.db.prepare(sql).all(...params) as Row[]).map(toApproval);
+  }
+
+  /** Hands a pending request to the next group of its chain, with a new deadline; throws when it was decided meanwhile. */
+  escalate(escalation: { id: string; approvers: string; expiresAt: number | null }): void {
+    const changed = this.statements.escalate.run(escalation).changes;
+    if (changed !== 1) {
+      const request = this.get(escalation.id);
+      if (!request) throw new KeelError('UNKNOWN_APPROVAL', `There is no approval request '${escalation.id}' to escalate.`);
+      throw alreadyDecided(request);
+    }
   }
 
   /** Marks a pending request decided; throws when it is unknown or no longer pending. */

@@ -208,6 +208,7 @@ export class SqliteStore implements Store {
     this.applyContext(commit.workflowId, commit.context ?? []);
     if (commit.approval && 'create' in commit.approval) this.approvals.insert(commit.approval.create, now);
     if (commit.approval && 'expire' in commit.approval) this.approvals.decide({ id: commit.approval.expire, status: 'expired', by: 'keel' }, now);
+    if (commit.approval && 'escalate' in commit.approval) this.approvals.escalate(commit.approval.escalate);
     this.insertJournal(commit.workflowId, commit.journal, now);
     this.audit.append(commit.audit, now);
   }
