@@ -190,6 +190,55 @@ describe('approval requests', () => {
     expect(ledger.payments.size).toBe(0);
   });
 
+  it('escalates an undecided request along a three-level chain on durable timers, then expires it', async () => {
+    open({ approvers: 'team-lead', escalation: ['finance', 'cfo'], expiresAfterMs: 60_000 });
+    const { workflow, request } = await parkedClaim();
+    expect(request.approvers).toBe('team-lead');
+    const seen: (string | null)[] = [request.approvers];
+    for (let level = 0; level < 2; level++) {
+      clock.advance(60_001);
+      // A new Keel each time: the timer is the row's wake_at, not anything in a worker's memory.
+      await keel.close();
+      open({ approvers: 'team-lead', escalation: ['finance', 'cfo'], expiresAfterMs: 60_000 });
+      await keel.work({ once: true, concurrency: 1, pollMs: 1 });
+      const current = (await keel.store.getApproval(request.id))!;
+      expect(current).toMatchObject({ status: 'pending', expiresAt: clock.now() + 60_000 });
+      expect(await keel.store.getWorkflow(workflow.id)).toMatchObject({ status: 'waiting', waitingFor: 'approval', wakeAt: current.expiresAt });
+      seen.push(current.approvers);
+    }
+    expect(seen).toEqual(['team-lead', 'finance', 'cfo']);
+    clock.advance(60_001);
+    await keel.work({ once: true, concurrency: 1, pollMs: 1 });
+    expect(await keel.store.getApproval(request.id)).toMatchObject({ status: 'expired', approvers: 'cfo' });
+    expect(await keel.store.getWorkflow(workflow.id)).toMatchObject({ status: 'completed', outcome: 'declined' });
+    expect(ledger.payments.size).toBe(0);
+    const audit = await keel.store.readAudit({ workflowId: workflow.id });
+    expect(audit.filter((entry) => entry.kind === 'approval.escalated').map((entry) => (entry.data as { to: string }).to)).toEqual(['finance', 'cfo']);
+    expect(audit.find((entry) => entry.kind === 'approval.decided')).toMatchObject({ outcome: 'expired', actor: 'keel:worker-1' });
+  });
+
+  it('a decision made while a worker escalates the request stands: the escalation is dropped', async () => {
+    open({ approvers: 'team-lead', escalation: ['finance'], expiresAfterMs: 60_000 });
+    const { workflow, request } = await parkedClaim();
+    clock.advance(60_001);
+    // The worker reads the pending request, then a person approves it before the worker's escalation commits.
+    const store = keel.store;
+    const original = store.approvalForStep.bind(store);
+    let decided = false;
+    store.approvalForStep = async (workflowId, step) => {
+      const found = await original(workflowId, step);
+      if (!decided) {
+        decided = true;
+        await store.decideApproval({ id: request.id, status: 'approved', by: 'fin-1' }, []);
+      }
+      return found;
+    };
+    await keel.run(workflow.id);
+    expect(await store.getApproval(request.id)).toMatchObject({ status: 'approved', approvers: 'team-lead', decidedBy: 'fin-1' });
+    expect(await store.getWorkflow(workflow.id)).toMatchObject({ status: 'completed', outcome: 'paid' });
+    expect([...ledger.payments.values()].map((payment) => payment.count)).toEqual([1]);
+  });
+
   it('refuses an unknown request id and a rejection without a reason', async () => {
     open();
     expect((await refusal(keel.approve('apr_nope', { by: 'fin-1' }))).code).toBe('UNKNOWN_APPROVAL');

@@ -9,6 +9,7 @@ import { KeelError } from '../errors.js';
 import { alreadyDecided } from '../store/sqlite/sqlite-approvals.js';
 import { JournalKind, type ApprovalDecisionRecord, type ApprovalRequest, type NewJournalEntry, type Store, type WorkflowRecord } from '../store/types.js';
 import type { Redactor } from '../util/redact.js';
+import { DecisionTokenError, verifyDecisionToken, type DecisionTokenPayload } from './decision-token.js';
 import { evaluateApproval } from './policy.js';
 
 export interface ApproveOptions {
@@ -123,4 +124,41 @@ async function decide(deps: DecisionDependencies, request: ApprovalRequest, deci
     },
   ];
   return deps.store.decideApproval(decision, journal, auditFromJournal(journal, { workflowId: request.workflowId, actor: decision.by, redactor: deps.redactor }));
+}
+
+/**
+ * A decision carried by a signed token (a link in a notification, a webhook callback). A forged,
+ * altered, expired or replayed token is refused, and the refusal is audited (approval.token-refused).
+ */
+export async function decideWithToken(deps: DecisionDependencies, secret: string, token: string, details: { reason?: string; comment?: string } = {}): Promise<ApprovalRequest> {
+  let payload: DecisionTokenPayload;
+  try {
+    payload = verifyDecisionToken(token, secret, deps.now());
+  } catch (error) {
+    // The payload of a token that failed its signature is not evidence of anything: no actor is taken from it.
+    if (error instanceof DecisionTokenError) await auditRefusal(deps, error.refusal, error.message);
+    throw error;
+  }
+  try {
+    if (payload.decision === 'approve') return await approveRequest(deps, payload.requestId, { by: payload.approver, comment: details.comment });
+    return await rejectRequest(deps, payload.requestId, { by: payload.approver, reason: details.reason ?? 'rejected through a signed decision link' });
+  } catch (error) {
+    if (KeelError.isInstance(error) && error.code === 'APPROVAL_DECIDED') await auditRefusal(deps, 'replayed', error.message, payload);
+    throw error;
+  }
+}
+
+async function auditRefusal(deps: DecisionDependencies, refusal: string, message: string, payload?: DecisionTokenPayload): Promise<void> {
+  const request = payload ? await deps.store.getApproval(payload.requestId) : undefined;
+  await deps.store.appendAudit([
+    {
+      kind: 'approval.token-refused',
+      actor: payload?.approver ?? 'unknown',
+      workflowId: request?.workflowId ?? null,
+      step: request?.step ?? null,
+      subject: payload?.requestId ?? null,
+      outcome: refusal,
+      data: { message, ...(payload ? { decision: payload.decision } : {}) },
+    },
+  ]);
 }

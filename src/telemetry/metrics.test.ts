@@ -111,7 +111,9 @@ describe('the Prometheus endpoint', () => {
 
     const errors = samples(text, /^keel_errors/);
     expect(errors.some((line) => line.includes('error_type="fatal"') && line.includes('keel_error_source="system"'))).toBe(true);
-    expect(errors.some((line) => line.includes('error_type="not-allowed"') && line.includes('keel_error_source="agent"'))).toBe(true);
+    expect(errors.some((line) => line.includes('error_type="invalid-call"') && line.includes('keel_error_source="agent"'))).toBe(true);
+    // The failed workflow's error is the tool's, counted once (not again as TOOL_FAILED).
+    expect(errors).toHaveLength(2);
     expect(value(samples(text, /^keel_escalations/).find((line) => line.includes('keel_waiting_for="version-mismatch"'))!)).toBe(1);
 
     const taskCost = samples(text, /^keel_task_cost.*_sum\{/);

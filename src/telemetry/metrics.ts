@@ -124,6 +124,8 @@ export class RunMetrics {
   /** Records what a commit's journal entries say happened. */
   observe(entries: readonly NewJournalEntry[]): void {
     const agent = { 'gen_ai.agent.name': this.facts.agent, 'keel.agent.version': this.facts.agentVersion };
+    // A failure is counted as an error only when nothing in its commit already was (a tool's fatal error, a model call's).
+    let errored = false;
     for (const entry of entries) {
       switch (entry.kind) {
         case JournalKind.actionDecided:
@@ -134,12 +136,16 @@ export class RunMetrics {
           if (typeof entry.durationMs === 'number') {
             this.metrics.toolDuration.record(entry.durationMs / 1000, { [GenAiAttribute.toolName]: entry.name ?? '', ...(entry.kind === JournalKind.toolCallFailed ? { [errorType]: entry.status ?? 'unknown' } : {}) });
           }
-          if (entry.kind === JournalKind.toolCallFailed) this.error(entry.status ?? 'unknown', entry.kind, agent);
+          if (entry.kind === JournalKind.toolCallFailed) {
+            this.error(entry.status ?? 'unknown', entry.kind, agent);
+            errored = true;
+          }
           break;
         case JournalKind.actionRefused:
         case JournalKind.toolCallInvalid:
         case JournalKind.modelCallFailed:
           this.error(entry.status ?? 'unknown', entry.kind, agent);
+          errored = true;
           break;
         case JournalKind.workflowParked:
           if (entry.name && escalations.has(entry.name)) this.metrics.escalations.add(1, { ...agent, 'keel.waiting_for': entry.name });
@@ -148,7 +154,7 @@ export class RunMetrics {
           this.ended('success', agent);
           break;
         case JournalKind.workflowFailed:
-          this.error(entry.name ?? 'unknown', entry.kind, agent);
+          if (!errored) this.error(entry.name ?? 'unknown', entry.kind, agent);
           this.ended('failure', agent);
           break;
       }

@@ -33,6 +33,15 @@ function countsOn(out: string, label: string): Record<string, number> {
 }
 
 describe('keel demo', () => {
+  it("runs on its own .keel/demo.db when no database is named, so its grants never touch the user's .keel/keel.db", async () => {
+    const result = await cli.run(['demo', '--claims', '4']);
+    expect(result.code, result.out + result.err).toBe(0);
+    expect(readdirSync(join(cli.dir, '.keel'))).toContain('demo.db');
+    expect(readdirSync(join(cli.dir, '.keel'))).not.toContain('keel.db');
+    expect(result.out).toContain('keel list --db .keel/demo.db');
+    expect(await listed(join(cli.dir, '.keel', 'demo.db'))).toHaveLength(4);
+  });
+
   it('runs the sample claims to the outcomes the samples expect', async () => {
     const result = await cli.run(['demo', '--claims', '8', '--db', cli.db]);
     expect(result.code, result.out + result.err).toBe(0);

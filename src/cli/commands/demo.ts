@@ -5,6 +5,7 @@
 // expected, so the demo doubles as a smoke test. With --chaos the service injects faults (503s,
 // 429s, expiring tokens, hanging calls) and the summary counts what Keel's tool runner did.
 
+import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { loadAgent } from '../agent-loader.js';
@@ -28,6 +29,7 @@ const defaultClaims = 24;
 const sampleSeed = 1;
 const concurrency = 4;
 const demoPrincipal = { id: 'keel-demo' };
+const defaultDemoDatabase = '.keel/demo.db';
 
 export function demoCommand(context: CommandContext): Command {
   return new Command('demo')
@@ -36,8 +38,18 @@ export function demoCommand(context: CommandContext): Command {
     .option('--chaos', 'inject faults into the payments service (503s, 429s, expiring tokens, hanging calls) and count what Keel did about them')
     .addOption(databaseOption())
     .action(async (options: { claims: number; chaos?: boolean }, command: Command) => {
-      context.exitWith(await runDemo(options.claims, options.chaos === true, databaseChoice(command, context.io.cwd), context.io));
+      context.exitWith(await runDemo(options.claims, options.chaos === true, demoDatabaseChoice(command, context.io.cwd), context.io));
     });
+}
+
+/**
+ * The demo's database: the one named by --db or KEEL_DB, else its own file beside the default one.
+ * The demo grants its principal the example's permissions, and a database that holds grants
+ * enforces permissions for every agent run on it: that must not happen to the user's own database.
+ */
+function demoDatabaseChoice(command: Command, cwd: string): DatabaseChoice {
+  if (command.getOptionValueSource('db') !== 'default') return databaseChoice(command, cwd);
+  return { path: resolve(cwd, defaultDemoDatabase), flag: ` --db ${defaultDemoDatabase}` };
 }
 
 async function runDemo(claimCount: number, chaos: boolean, choice: DatabaseChoice, io: CliIo): Promise<number> {
