@@ -188,7 +188,20 @@ describe.skipIf(!existsSync(compiledIndex))('1,000 workflows waiting for approva
       expect(new Set(requests.map((request) => request.workflowId))).toEqual(new Set(ids));
       const approved = new Set<string>();
       const rejected = new Set<string>();
+      // The first 50 approvals one at a time, each waited for, so the latency figure is the signal's, not a backlog's.
+      const signalMs: number[] = [];
+      for (const [index, request] of requests.slice(0, 100).entries()) {
+        if (index % 2 !== 0) continue;
+        const decidedAt = Date.now();
+        await keel.approve(request.id, { by: 'finance-lead' });
+        approved.add(request.workflowId);
+        const nextStep = reader.prepare(`SELECT count(*) AS n FROM journal WHERE workflow_id = ? AND kind = 'tool-call-completed'`);
+        await until(`workflow ${request.workflowId} to run its approved payment`, second, () => (nextStep.get(request.workflowId) as { n: number }).n > 0);
+        signalMs.push(Date.now() - decidedAt);
+      }
+      signalMs.sort((a, b) => a - b);
       for (const [index, request] of requests.entries()) {
+        if (index < 100 && index % 2 === 0) continue;
         if (index % 2 === 0) {
           await keel.approve(request.id, { by: 'finance-lead' });
           approved.add(request.workflowId);
@@ -232,7 +245,9 @@ describe.skipIf(!existsSync(compiledIndex))('1,000 workflows waiting for approva
       const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
       console.log(
         `[approvals-scale] worker RSS: idle ${mb(idleBytes)} MB; with ${workflowCount} waiting: ${mb(firstWaitingBytes)} MB (after parking them), ` +
-          `${mb(restartedWaitingBytes)} MB (restarted worker). Decision to next step (poll 100 ms): p50 ${percentile(latencies, 0.5)} ms, p99 ${percentile(latencies, 0.99)} ms.`,
+          `${mb(restartedWaitingBytes)} MB (restarted worker). Approval to the approved call completing (worker polls every 100 ms), one at a time: ` +
+          `p50 ${percentile(signalMs, 0.5)} ms, p99 ${percentile(signalMs, 0.99)} ms (n=${signalMs.length}); ` +
+          `with the other 950 decided in a burst: p50 ${percentile(latencies, 0.5)} ms, p99 ${percentile(latencies, 0.99)} ms.`,
       );
       expect(restartedWaitingBytes - idleBytes).toBeLessThan(memoryBudgetBytes);
       expect(firstWaitingBytes - idleBytes).toBeLessThan(memoryBudgetBytes);

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineAgent } from '../src/agent/define-agent.js';
 import { createKeel } from '../src/agent/keel.js';
+import { CostBreaker } from '../src/cost/cost-breaker.js';
 import { costReport } from '../src/cost/cost-report.js';
 import type { CallCost } from '../src/cost/prices.js';
 import type { ModelUsage } from '../src/model/decision.js';
@@ -91,5 +92,25 @@ describe('keel costs', () => {
     expect(table.code).toBe(0);
     expect(table.out).toContain(new Date().toISOString().slice(0, 10));
     expect(table.out).toContain('genai-prices@0.1.8');
+  });
+
+  it('keel breaker status shows an open cost breaker and why; keel breaker reset closes it', async () => {
+    const store = openSqliteStore({ path: workspace.db });
+    try {
+      const breaker = new CostBreaker({ maxSpendPerHourUsd: 1 }, store, Date.now);
+      breaker.recordSpend(1.5);
+      expect(breaker.refusal()).toContain('over the limit of $1.000000');
+    } finally {
+      await store.close();
+    }
+    const open = await workspace.run(['breaker', 'status', '--json', '--db', workspace.db]);
+    expect(open.code).toBe(0);
+    expect(JSON.parse(open.out)).toMatchObject({ state: 'open', spendLastHourUsd: 1.5 });
+    expect((await workspace.run(['breaker', 'status', '--db', workspace.db])).out).toMatch(/state\s+open/);
+
+    const reset = await workspace.run(['breaker', 'reset', '--db', workspace.db]);
+    expect(reset.code).toBe(0);
+    const closed = await workspace.run(['breaker', 'status', '--json', '--db', workspace.db]);
+    expect(JSON.parse(closed.out)).toMatchObject({ state: 'closed', reason: null, spendLastHourUsd: 0 });
   });
 });

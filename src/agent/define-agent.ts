@@ -75,6 +75,8 @@ export interface AgentDefinition<States extends string = string> {
   onPermissionDenied?: 'feedback' | 'fail';
   /** When a decided action waits for a person's approval before it runs (src/approval). */
   approval?: ApprovalPolicy;
+  /** Offers the built-in `escalate_to_human` action in every state: the decider may hand the whole task to a person (src/approval/handoff.ts). */
+  humanHandoff?: boolean;
   /** Upgrades workflows started on an older version, keyed by that version. */
   migrations?: Readonly<Record<string, (snapshot: WorkflowSnapshot) => WorkflowSnapshot>>;
 }

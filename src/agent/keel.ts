@@ -21,11 +21,17 @@ import { ToolRunner, type ServiceConfig } from '../tools/tool-runner.js';
 import { auditFromJournal } from '../audit/from-journal.js';
 import { traceWorkflowStart } from '../telemetry/workflow-tracing.js';
 import { priceTable, type PriceOptions } from '../cost/prices.js';
+import { SpendBudgets, type BudgetLimits } from '../cost/budgets.js';
+import { CostBreaker, type CostBreakerConfig } from '../cost/cost-breaker.js';
 import { keelMetrics } from '../telemetry/metrics.js';
+import { recordFeedback, type Feedback, type RecordedFeedback } from '../telemetry/feedback.js';
 import type { MeterProvider } from '@opentelemetry/api';
 import { Security, type SecurityOptions } from '../security/security.js';
 import { defaultSensitiveKeys } from '../util/redact.js';
-import { approveRequest, rejectRequest, type ApproveOptions, type DecisionDependencies, type RejectOptions } from '../approval/decisions.js';
+import { approveRequest, decideWithToken, rejectRequest, type ApproveOptions, type DecisionDependencies, type RejectOptions } from '../approval/decisions.js';
+import { createDecisionToken } from '../approval/decision-token.js';
+import { approvalNotifier, type ApprovalNotifierOptions } from '../approval/notifier.js';
+import { completeHandoff, handBack, humanHandoffCatalogEntry } from '../approval/handoff.js';
 import type { ApprovalQuery, ApprovalRequest } from '../store/types.js';
 
 export interface KeelOptions {
@@ -57,10 +63,18 @@ export interface KeelOptions {
    * it nothing is checked.
    */
   security?: SecurityOptions;
+  /** The HMAC secret of signed approval decision tokens (src/approval/decision-token.ts). */
+  approvalTokenSecret?: string;
+  /** A callback and/or webhook told when an approval request is created, escalated or decided. */
+  approvalNotifications?: ApprovalNotifierOptions;
   /** Model prices (src/cost): per-model overrides of the bundled @pydantic/genai-prices data. */
   prices?: PriceOptions;
   /** Where Keel's metrics go (src/telemetry/metrics.ts); default: the global meter provider registered when Keel is created. */
   meterProvider?: MeterProvider;
+  /** Spend limits checked before each model call (src/cost/budgets.ts). */
+  budgets?: BudgetLimits;
+  /** The cost circuit breaker (src/cost/cost-breaker.ts): spend per hour and error-rate thresholds. */
+  costBreaker?: CostBreakerConfig;
 }
 
 export interface StartOptions {
@@ -141,7 +155,10 @@ export class Keel {
       runner: this.runner,
       onEvent: options.onEvent,
       security: this.security,
+      notifyApproval: approvalNotifier(options.approvalNotifications ?? {}, options.logger ?? silentLogger),
       prices: priceTable(options.prices),
+      budgets: options.budgets ? new SpendBudgets(options.budgets, options.store) : undefined,
+      costBreaker: options.costBreaker ? new CostBreaker(options.costBreaker, options.store, () => clock.now()) : undefined,
       metrics: keelMetrics(options.meterProvider, {
         store: options.store,
         breakerStates: () => Object.keys(this.runner.breakers.counters()).map((service) => [service, this.runner.breakers.for(service).state] as [string, string]),
@@ -164,9 +181,16 @@ export class Keel {
     return entry.agent;
   }
 
+  /** Records a user's satisfaction rating (1-5) for a workflow in the audit log, and in the `keel.satisfaction` metric. */
+  feedback(feedback: Feedback): Promise<RecordedFeedback> {
+    return recordFeedback(this.store, feedback, { metrics: this.environment.metrics });
+  }
+
   /** Creates a pending workflow; a worker (or `run`) executes it. */
   async start(agentName: string, input: unknown, start: StartOptions = {}): Promise<WorkflowRecord> {
     const agent = this.agent(agentName);
+    const breakerRefusal = this.environment.costBreaker?.refusal();
+    if (breakerRefusal) throw new KeelError('COST_BREAKER_OPEN', `Workflow for agent '${agent.name}' not started: ${breakerRefusal}`, { agent: agent.name });
     if (agent.input) {
       const parsed = agent.input.safeParse(input);
       if (!parsed.success) {
@@ -287,16 +311,47 @@ export class Keel {
    * workflow becomes runnable on any worker. Refused if already decided, expired, or self-approval.
    */
   async approve(requestId: string, options: ApproveOptions): Promise<ApprovalRequest> {
-    return approveRequest(this.decisionDependencies(), requestId, options);
+    return this.decided(await approveRequest(this.decisionDependencies(), requestId, options));
   }
 
   /** Rejects a pending approval request: the action never runs, and the decider sees the reason. */
   async reject(requestId: string, options: RejectOptions): Promise<ApprovalRequest> {
-    return rejectRequest(this.decisionDependencies(), requestId, options);
+    return this.decided(await rejectRequest(this.decisionDependencies(), requestId, options));
+  }
+
+  /** Sends a task the agent handed to a person (escalate_to_human) back to it; the decider sees the instructions. */
+  async handBack(workflowId: string, options: { by: string; instructions: string }): Promise<WorkflowRecord> {
+    return handBack({ store: this.store, redactor: this.runner.redactor }, workflowId, options);
+  }
+
+  /** A person finished a task the agent handed to them: the workflow completes with their outcome. */
+  async completeHandoff(workflowId: string, options: { by: string; outcome: string; note?: string }): Promise<WorkflowRecord> {
+    return completeHandoff({ store: this.store, redactor: this.runner.redactor }, workflowId, options);
+  }
+
+  private async decided(request: ApprovalRequest): Promise<ApprovalRequest> {
+    await this.environment.notifyApproval?.({ type: 'approval-decided', request });
+    return request;
   }
 
   async approvals(query?: ApprovalQuery): Promise<ApprovalRequest[]> {
     return this.store.listApprovals(query);
+  }
+
+  /** A signed token for a decision made outside this process (a link in a notification); needs the `approvalTokenSecret` option. */
+  decisionToken(requestId: string, decision: 'approve' | 'reject', approver: string, validForMs = 24 * 3600_000): string {
+    return createDecisionToken({ requestId, decision, approver, expiresAt: this.environment.now() + validForMs }, this.tokenSecret());
+  }
+
+  /** Applies the decision a signed token carries; a forged, altered, expired or replayed token is refused and audited. */
+  async decideWithToken(token: string, details: { reason?: string; comment?: string } = {}): Promise<ApprovalRequest> {
+    return this.decided(await decideWithToken(this.decisionDependencies(), this.tokenSecret(), token, details));
+  }
+
+  private tokenSecret(): string {
+    const secret = this.options.approvalTokenSecret;
+    if (!secret) throw new KeelError('BAD_INPUT', 'Signed decision tokens need a secret: pass approvalTokenSecret to createKeel (at least 32 random bytes, the same in every process that checks tokens).');
+    return secret;
   }
 
   private decisionDependencies(): DecisionDependencies {
@@ -372,6 +427,7 @@ export class Keel {
         description: agent.toolsByName.get(name)!.description,
         parameters: agent.toolParameters.get(name)!,
       }));
+      if (agent.humanHandoff) catalog = [...catalog, humanHandoffCatalogEntry];
       this.catalogs.set(key, catalog);
     }
     return catalog;

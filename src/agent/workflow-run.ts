@@ -27,9 +27,13 @@ import { auditFromJournal, type AuditSource } from '../audit/from-journal.js';
 import type { CallVerdict, WorkflowGuard } from '../security/call-guard.js';
 import type { Security } from '../security/security.js';
 import { approvalRejectedClass, approvalVerdict, approvalWait, type ApprovalVerdict } from '../approval/approval-gate.js';
+import type { ApprovalNotification, ApprovalNotifier } from '../approval/notifier.js';
+import { handoffMessage, handoffWait, humanHandoffTool } from '../approval/handoff.js';
 import { startedTraceparent, WorkflowTracing } from '../telemetry/workflow-tracing.js';
 import type { PriceTable } from '../cost/prices.js';
 import { journalCostUsd, type KeelMetrics, type RunMetrics } from '../telemetry/metrics.js';
+import type { SpendBudgets } from '../cost/budgets.js';
+import type { CostBreaker } from '../cost/cost-breaker.js';
 import {
   JournalKind,
   type Claim,
@@ -54,10 +58,16 @@ export interface RunEnvironment {
   onEvent?: KeelEventListener;
   /** Least privilege (src/security): present when the Keel instance was given `security`. */
   security?: Security;
+  /** Told when an approval request is created, escalated or expires (src/approval/notifier.ts). */
+  notifyApproval?: ApprovalNotifier;
   /** Prices every model call (src/cost); without it calls are not priced. */
   prices?: PriceTable;
   /** Keel's metrics (src/telemetry/metrics.ts), derived from what each commit journals. */
   metrics?: KeelMetrics;
+  /** Spend budgets (src/cost/budgets.ts), checked before each model call. */
+  budgets?: SpendBudgets;
+  /** The cost circuit breaker (src/cost/cost-breaker.ts), checked before each model call. */
+  costBreaker?: CostBreaker;
 }
 
 const defaultMaxSteps = 50;
@@ -105,6 +115,9 @@ class WorkflowRun {
   /** The current tool call's last attempt, for its span. */
   private lastAttempt: { attempt: number; errorClass?: string; message?: string } = { attempt: 0 };
   private metrics?: RunMetrics;
+  /** What the workflow's model calls have cost, over all its runs; and the last call's usage, for estimates. */
+  private spentUsd = 0;
+  private lastUsage?: { inputTokens: number; outputTokens: number };
 
   constructor(
     private readonly environment: RunEnvironment,
@@ -125,11 +138,12 @@ class WorkflowRun {
     try {
       const journal = await this.environment.store.readJournal(this.id);
       this.tracing = new WorkflowTracing({ ...this.traceFacts(recovered), traceparent: startedTraceparent(journal) });
+      this.spentUsd = journalCostUsd(journal);
       this.metrics = this.environment.metrics?.forRun({
         agent: this.agent.name,
         agentVersion: this.agent.versionId,
         createdAt: this.record.createdAt,
-        priorCostUsd: journalCostUsd(journal),
+        priorCostUsd: this.spentUsd,
         now: this.environment.now,
       });
       if (await this.prepare(recovered, journal)) {
@@ -272,6 +286,11 @@ class WorkflowRun {
       gate = this.gate(decision);
       journal.push(this.decisionEntry(decision));
     }
+    if (decision.tool === humanHandoffTool && this.agent.humanHandoff) {
+      // The agent hands the whole task to a person (src/approval/handoff.ts): nothing runs; it waits with its context.
+      await this.park(handoffWait, { code: 'HUMAN_HANDOFF', message: handoffMessage(this.id, decision.args) }, journal);
+      return 'stop';
+    }
     if (!gate.ok) return this.observeRefusal(decision, gate, journal);
     // The permission gate (docs/security.md), before anything runs and on every run of the step: a
     // grant revoked while the workflow waited stops the call. A call that completed before a crash
@@ -289,7 +308,7 @@ class WorkflowRun {
     // run of the step but a completed one, so a rejected action never runs on any path.
     let args = gate.args;
     if (!resumed.completed) {
-      const approval = await this.approvalGate(decision, gate.tool, gate.args, journal);
+      const approval = await this.approvalGate(decision, gate.tool, gate.args, journal, fresh);
       if (approval === 'stop' || approval === 'continue') return approval;
       args = approval.run;
     }
@@ -300,7 +319,7 @@ class WorkflowRun {
   }
 
   /** Runs the approval gate: the arguments to run with, or the step parked for a person, or the rejection handed to the decider. */
-  private async approvalGate(decision: DecisionRecord, tool: AnyTool, args: unknown, journal: NewJournalEntry[]): Promise<{ run: unknown } | StepOutcome> {
+  private async approvalGate(decision: DecisionRecord, tool: AnyTool, args: unknown, journal: NewJournalEntry[], fresh: boolean): Promise<{ run: unknown } | StepOutcome> {
     const verdict = await approvalVerdict({
       store: this.environment.store,
       now: this.environment.now(),
@@ -311,6 +330,7 @@ class WorkflowRun {
       decision,
       tool,
       args,
+      fresh,
     });
     if (verdict.kind === 'run') return { run: verdict.args };
     const before = journal.length;
@@ -321,8 +341,18 @@ class WorkflowRun {
       // A person decided while this worker expired or escalated the request: their decision stands.
       if (!KeelError.isInstance(error) || error.code !== 'APPROVAL_DECIDED') throw error;
       journal.length = before;
-      return this.approvalGate(decision, tool, args, journal);
+      return this.approvalGate(decision, tool, args, journal, false);
     }
+  }
+
+  /** After the commit, and never holding up the step: a notification that fails is only logged. */
+  private notify(type: ApprovalNotification['type'], requestId: string): void {
+    const notify = this.environment.notifyApproval;
+    if (!notify) return;
+    void this.environment.store
+      .getApproval(requestId)
+      .then((request) => (request ? notify({ type, request }) : undefined))
+      .catch((error: unknown) => this.logger.warn({ requestId }, `approval notification failed: ${errorMessage(error)}`));
   }
 
   private async applyApprovalVerdict(verdict: Exclude<ApprovalVerdict, { kind: 'run' }>, tool: AnyTool, args: unknown, journal: NewJournalEntry[]): Promise<StepOutcome> {
@@ -340,6 +370,8 @@ class WorkflowRun {
       });
       if (verdict.expiresAt !== null) this.environment.onEvent?.({ type: 'workflow-parked', workflowId: this.id, step: this.step, waitingFor: approvalWait, wakeAt: verdict.expiresAt });
       this.logger.info({ step: this.step, waitingFor: approvalWait }, verdict.message);
+      if (verdict.create) this.notify('approval-requested', verdict.create.id);
+      if (verdict.escalate) this.notify('approval-escalated', verdict.escalate.id);
       return 'stop';
     }
     await this.environment.store.commit({
@@ -351,6 +383,7 @@ class WorkflowRun {
       approval: verdict.expire ? { expire: verdict.expire } : undefined,
       audit: auditFromJournal(journal, this.auditSource()),
     });
+    if (verdict.expire) this.notify('approval-decided', verdict.expire);
     this.history.push({ type: 'tool-error', step: this.step, tool: tool.name, args, errorClass: approvalRejectedClass, message: verdict.observation });
     this.environment.onEvent?.({ type: 'step-completed', workflowId: this.id, step: this.step, state: this.state, tool: tool.name, outcome: 'error' });
     this.step++;
@@ -360,11 +393,11 @@ class WorkflowRun {
   /** One decider call, priced (src/cost); a model call gets its `chat` span. */
   private async askDecider(decider: Decider, view: DecisionView): Promise<DecisionRecord> {
     const catalog = this.environment.catalogFor(this.agent, this.state);
-    if (decider.kind !== 'model' || !this.tracing) return this.priced(await decider.decide(view, catalog, this.abort.signal));
+    if (decider.kind !== 'model' || !this.tracing) return this.priced(decider, await decider.decide(view, catalog, this.abort.signal));
     const tracing = this.tracing;
     const span = tracing.startChat(this.step, decider.model, decider.provider);
     try {
-      const decision = this.priced(await tracing.within(span, () => decider.decide(view, catalog, this.abort.signal)));
+      const decision = await this.priced(decider, await tracing.within(span, () => decider.decide(view, catalog, this.abort.signal)));
       tracing.endChat(span, decision, decision.cost?.usd);
       return decision;
     } catch (error) {
@@ -387,9 +420,33 @@ class WorkflowRun {
   }
 
   /** The decision with its cost, recorded with it in the journal and the audit. */
-  private priced(decision: DecisionRecord): DecisionRecord {
+  private async priced(decider: Decider, decision: DecisionRecord): Promise<DecisionRecord> {
+    if (decision.usage) this.lastUsage = decision.usage;
     const cost = decision.usage && this.environment.prices?.costOf({ provider: decision.provider, model: decision.model, usage: decision.usage, at: new Date(this.environment.now()) });
-    return cost ? { ...decision, cost } : decision;
+    if (!cost) return decision;
+    this.spentUsd += cost.usd;
+    this.environment.costBreaker?.recordSpend(cost.usd);
+    if (decider.kind === 'model') await this.environment.budgets?.charge({ workflowId: this.id, agent: this.agent.name, principal: this.record.principal }, cost.usd);
+    return { ...decision, cost };
+  }
+
+  /** The cost breaker, then the spend budgets with the next call's estimated cost: parks (or fails) the workflow when one says no. */
+  private async mayCallModel(decider: Decider): Promise<boolean> {
+    const breakerRefusal = this.environment.costBreaker?.refusal();
+    if (breakerRefusal) {
+      await this.park('cost-breaker', { code: 'COST_BREAKER_OPEN', message: `Workflow ${this.id} step ${this.step}: ${breakerRefusal} Then \`keel resume ${this.id}\`.` });
+      return false;
+    }
+    const { budgets } = this.environment;
+    if (!budgets) return true;
+    const tokens = this.lastUsage ?? budgets.estimateTokens;
+    const estimateUsd = this.environment.prices?.estimate({ provider: decider.provider, model: decider.model, ...tokens }) ?? 0;
+    const refusal = await budgets.check({ workflowId: this.id, agent: this.agent.name, principal: this.record.principal, workflowSpentUsd: this.spentUsd, estimateUsd });
+    if (!refusal) return true;
+    const message = `Workflow ${this.id} step ${this.step}: ${refusal.message.replace('<id>', this.id)}`;
+    if (budgets.onExceeded === 'fail') await this.fail({ code: 'BUDGET_EXCEEDED', message });
+    else await this.park('budget', { code: 'BUDGET_EXCEEDED', message });
+    return false;
   }
 
   private traceFacts(recovered: boolean) {
@@ -426,6 +483,7 @@ class WorkflowRun {
       history: this.history,
       lastObservation: this.history[this.history.length - 1],
     };
+    if (decider.kind === 'model' && !(await this.mayCallModel(decider))) return undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.askDecider(decider, view);
@@ -827,6 +885,7 @@ class WorkflowRun {
       audit: auditFromJournal(journal, this.auditSource()),
     });
     this.metrics?.observe(journal);
+    this.environment.costBreaker?.observe(journal);
     if (withContext) this.context.accept();
   }
 

@@ -39,12 +39,17 @@ export interface ApprovalGateInput {
   decision: DecisionRecord;
   tool: AnyTool;
   args: unknown;
+  /** The action was decided in this run of the step (not replayed from the journal). */
+  fresh: boolean;
 }
 
 export async function approvalVerdict(input: ApprovalGateInput): Promise<ApprovalVerdict> {
   const { store, workflow, step, tool } = input;
-  // An agent without approvals pays nothing for them: no read per step.
-  if (!input.agent.approval && !tool.requiresApproval) return { kind: 'run', args: input.args };
+  // A freshly decided action of an agent without approvals needs no read: a request for this step
+  // would have been committed with the step's decision, and a fresh decision means there was none.
+  // A resumed step is always looked up, even if this worker's agent has no policy: a rejected
+  // action must not run because a worker with another definition picked it up.
+  if (input.fresh && !input.agent.approval && !tool.requiresApproval) return { kind: 'run', args: input.args };
   const existing = await store.approvalForStep(workflow.id, step);
   if (existing) return verdictFor(existing, input);
   const reasons = evaluateApproval(input.agent.approval, {

@@ -134,6 +134,17 @@ describe('approval requests', () => {
     expect(ledger.payments.size).toBe(0);
   });
 
+  it('never runs a rejected action when a worker whose agent has no approval policy takes the workflow up', async () => {
+    open();
+    const { workflow, request } = await parkedClaim();
+    await keel.reject(request.id, { by: 'fin-1', reason: 'over budget' });
+    await keel.close();
+    const withoutPolicy = { ...approvalAgent(ledger), approval: undefined };
+    keel = createKeel({ store: openSqliteStore({ path: join(directory, 'keel.db'), clock }), clock, agents: [withoutPolicy], workerId: 'worker-2' });
+    expect(await keel.run(workflow.id)).toMatchObject({ status: 'completed', outcome: 'declined' });
+    expect(ledger.payments.size).toBe(0);
+  });
+
   it('parks a resumed workflow again for the same pending request', async () => {
     open();
     const { workflow, request } = await parkedClaim();

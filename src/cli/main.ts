@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 import type { CommandContext } from './command-context.js';
 import { approvalsCommand, approveCommand, rejectCommand } from './commands/approvals.js';
 import { auditCommand } from './commands/audit.js';
+import { breakerCommand } from './commands/breaker.js';
 import { costsCommand } from './commands/costs.js';
+import { feedbackCommand } from './commands/feedback.js';
+import { statsCommand } from './commands/stats.js';
 import { demoCommand } from './commands/demo.js';
 import { grantsCommand } from './commands/grants.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -51,7 +54,7 @@ export function createProgram(context: CommandContext): Command {
       getErrHasColors: () => false,
     })
     .showHelpAfterError("(run 'keel <command> --help' to see the command's options)");
-  for (const command of [demoCommand, runCommand, listCommand, inspectCommand, resumeCommand, workerCommand, pruneCommand, auditCommand, costsCommand, grantsCommand, principalsCommand, permissionsCommand, approvalsCommand, approveCommand, rejectCommand]) {
+  for (const command of [demoCommand, runCommand, listCommand, inspectCommand, resumeCommand, workerCommand, pruneCommand, auditCommand, costsCommand, breakerCommand, statsCommand, feedbackCommand, grantsCommand, principalsCommand, permissionsCommand, approvalsCommand, approveCommand, rejectCommand]) {
     // Commands are built apart from the program, so they take its output and exit settings here.
     program.addCommand(inheritSettings(command(context), program));
   }

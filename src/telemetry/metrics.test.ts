@@ -83,10 +83,14 @@ describe('the Prometheus endpoint', () => {
     }, { modelId: 'gpt-4o-mini', provider: 'openai.chat' });
     const keel = createKeel({ store: openSqliteStore({ path }), agents: [defineAgent(definition('1'))], model, meterProvider: endpoint.meterProvider });
     keels.push(keel);
+    const ids: string[] = [];
     for (const plan of ['lookup', 'charge', 'refused']) {
       const { id } = await keel.start('shop', { plan });
       await keel.run(id);
+      ids.push(id);
     }
+    await keel.feedback({ workflowId: ids[0]!, score: 5 });
+    await keel.feedback({ workflowId: ids[1]!, score: 2, comment: 'it failed' });
     // A workflow of an older agent version this worker cannot migrate: parked for a person.
     const old = createKeel({ store: openSqliteStore({ path }), agents: [defineAgent(definition('0'))], model });
     keels.push(old);
@@ -122,6 +126,9 @@ describe('the Prometheus endpoint', () => {
     expect(samples(text, /^keel_task_duration.*_count\{/).map(value).reduce((a, b) => a + b, 0)).toBe(3);
     expect(samples(text, /^keel_tool_duration.*_count\{/).some((line) => line.includes('gen_ai_tool_name="lookup"'))).toBe(true);
     expect(samples(text, /^keel_breaker_state\{/).find((line) => line.includes('keel_service="search"'))).toMatch(/ 0$/);
+    const satisfaction = samples(text, /^keel_satisfaction.*_(sum|count)\{/);
+    expect(satisfaction.filter((line) => line.includes('_sum{')).map(value)).toEqual([7]);
+    expect(satisfaction.filter((line) => line.includes('_count{')).map(value)).toEqual([2]);
     expect(value(samples(text, /^keel_approvals_waiting\{/).find((line) => line.includes('keel_waiting_for="version-mismatch"'))!)).toBe(1);
   });
 });

@@ -19,8 +19,8 @@ import { errorType, GenAiAttribute, GenAiOperation } from './semconv.js';
 export const ErrorSource = { agent: 'agent', system: 'system', user: 'user' } as const;
 export type ErrorSource = (typeof ErrorSource)[keyof typeof ErrorSource];
 
-const userErrorClasses = new Set(['permission-denied', 'bad-input']);
-const agentErrorClasses = new Set(['invalid-call', 'not-allowed', 'invalid-input', 'invalid-decision']);
+const userErrorClasses = new Set(['permission-denied', 'bad-input', 'PERMISSION_DENIED', 'BAD_INPUT', 'BUDGET_EXCEEDED']);
+const agentErrorClasses = new Set(['invalid-call', 'not-allowed', 'invalid-input', 'invalid-decision', 'MAX_STEPS_EXCEEDED', 'ILLEGAL_TRANSITION']);
 
 export function errorSource(errorClass: string, kind: string): ErrorSource {
   if (kind === JournalKind.actionRefused || kind === JournalKind.toolCallInvalid || agentErrorClasses.has(errorClass)) return ErrorSource.agent;

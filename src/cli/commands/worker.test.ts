@@ -173,3 +173,34 @@ export default defineAgent({
 });
 `;
 }
+
+describe('keel worker --metrics-port', () => {
+  it('serves Prometheus metrics on 127.0.0.1 while it runs, and closes the endpoint when it stops', async () => {
+    const samples = sampleClaims(4, 7);
+    const expense = await loadAgent('expense-approval', cli.dir);
+    await startWorkflows(expense.agent, expense.module, samples.map((sample) => sample.input));
+    // Slow payments keep the worker running while the test scrapes.
+    payments = await startPaymentsService({ latencyMs: 150 });
+    vi.stubEnv('EXPENSE_PAYMENTS_URL', payments.url);
+    const { createServer } = await import('node:net');
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const url = `http://127.0.0.1:${port}/metrics`;
+
+    let finished = false;
+    const worker = cli.run(['worker', '--once', '--concurrency', '1', '--metrics-port', String(port), '--db', cli.db]).finally(() => (finished = true));
+    let scraped = '';
+    while (!finished && !/^keel_task_completions_total\{.*\} [1-9]/m.test(scraped)) {
+      scraped = await fetch(url).then((response) => response.text(), () => '');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const result = await worker;
+    expect(result.code, result.err).toBe(0);
+    expect(result.err).toContain(`worker: serving metrics on ${url}`);
+    expect(scraped).toMatch(/^keel_task_completions_total\{.*keel_task_outcome="success".*\} [1-9]/m);
+    expect(scraped).toMatch(/^keel_tool_duration_seconds_count\{|^keel_tool_duration_count\{/m);
+    await expect(fetch(url)).rejects.toThrow();
+  });
+});
