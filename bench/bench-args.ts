@@ -9,7 +9,7 @@ export interface BenchArgs {
   json: boolean;
   quick: boolean;
   help: boolean;
-  /** In the order S1, S2, S3, runner, audit, whatever order they were given in. */
+  /** In the order S1, S2, S3, runner, audit, approval, telemetry, whatever order they were given in. */
   scenarios: ScenarioName[];
 }
 
@@ -38,6 +38,10 @@ Scenarios:
   runner  the tool runner's overhead per successful call of a no-op tool, against calling
           it directly: no service, a service with a breaker, a service with a SQLite rate budget
   audit   keel audit verify over an audit log of 1,000,000 entries (written first, not timed)
+  approval  approval signal to the approved step starting and completing (p50/p99), with
+          1,000 workflows parked waiting for approval; no target
+  telemetry  OpenTelemetry's cost per step: tracing off (no provider) and the SDK with a
+          no-op exporter, against a step with tracing off
 
 Targets are printed as met or not met; they are never asserted.`;
 

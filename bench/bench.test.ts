@@ -143,6 +143,31 @@ describe('npm run bench --quick', () => {
   });
 });
 
+describe('npm run bench --quick --scenario approval', () => {
+  it('parks every workflow, times each approval to its step starting and completing, and leaves the rest parked', async () => {
+    const result = await runBench({ sizes: quickSizes, quick: true, scenarios: ['approval'], log: () => undefined });
+    const approval = result.approval!;
+    expect(approval).toMatchObject({
+      parked: quickSizes.approvalParked,
+      samples: quickSizes.approvalSamples,
+      concurrency: quickSizes.approvalConcurrency,
+      pollMs: quickSizes.approvalPollMs,
+      stillParked: quickSizes.approvalParked - quickSizes.approvalSamples,
+    });
+    for (const summary of [approval.approveCall, approval.toStart, approval.toComplete]) {
+      expect(summary.count).toBe(quickSizes.approvalSamples);
+      expect(summary.p50Ms).toBeLessThanOrEqual(summary.p99Ms);
+    }
+    // A step completes after its tool call starts, sample by sample, so also in the mean.
+    expect(approval.toComplete.meanMs).toBeGreaterThan(approval.toStart.meanMs);
+    expect(result.s1).toBeUndefined();
+    const report = formatReport(result);
+    expect(report).toContain(`${quickSizes.approvalParked} workflows parked`);
+    expect(report).toMatch(/step starts\s+10\s/);
+    expect(JSON.parse(JSON.stringify(result))).toEqual(result);
+  });
+});
+
 describe('the floor', () => {
   let directory: string;
   beforeEach(() => {
@@ -168,8 +193,8 @@ describe('the floor', () => {
 });
 
 describe('bench flags', () => {
-  it('runs every scenario by default, in S1, S2, S3, runner, audit order', () => {
-    expect(parseBenchArgs([])).toEqual({ json: false, quick: false, help: false, scenarios: ['s1', 's2', 's3', 'runner', 'audit'] });
+  it('runs every scenario by default, in S1, S2, S3, runner, audit, approval, telemetry order', () => {
+    expect(parseBenchArgs([])).toEqual({ json: false, quick: false, help: false, scenarios: ['s1', 's2', 's3', 'runner', 'audit', 'approval', 'telemetry'] });
   });
 
   it('takes scenarios repeated or as a comma list', () => {

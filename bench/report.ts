@@ -2,8 +2,10 @@
 // each row measures, the ratios Keel is compared by, and the targets marked met or not met.
 // Formatting only; no figures are computed here beyond unit conversions.
 
+import type { ApprovalLatencyResult } from './approval-latency.js';
 import type { AuditVerifyResult } from './audit-verify.js';
 import type { RunnerResult } from './runner-overhead.js';
+import type { TelemetryOverheadResult } from './telemetry-overhead.js';
 import type { BenchResult, S1Result, S2Result, S3Result, StepRow } from './scenarios.js';
 import type { Target } from './targets.js';
 
@@ -19,6 +21,8 @@ export function formatReport(result: BenchResult): string {
   if (result.s3) lines.push('', ...formatS3(result.s3));
   if (result.runner) lines.push('', ...formatRunner(result.runner));
   if (result.audit) lines.push('', ...formatAudit(result.audit));
+  if (result.approval) lines.push('', ...formatApproval(result.approval));
+  if (result.telemetry) lines.push('', ...formatTelemetry(result.telemetry));
   if (result.targets.length > 0) lines.push('', ...formatTargets(result.targets));
   lines.push('', `Bench took ${result.totalSeconds.toFixed(1)} s.`);
   return lines.join('\n');
@@ -145,13 +149,40 @@ function formatAudit(audit: AuditVerifyResult): string[] {
   ]);
 }
 
+function formatApproval(approval: ApprovalLatencyResult): string[] {
+  const row = (label: string, summary: ApprovalLatencyResult['toStart']) => [label, String(summary.count), ms(summary.p50Ms), ms(summary.p99Ms), ms(summary.meanMs), ms(summary.maxMs)];
+  return section('Approval  From keel.approve returning to the approved step running, while the other workflows stay parked waiting for approval; one process, SQLite.', [
+    `${approval.parked} workflows parked (in ${fixed(approval.parkMs / 1000, 1)} s, not timed); ${approval.samples} approvals one at a time; keel.work({ concurrency: ${approval.concurrency}, pollMs: ${approval.pollMs} }); ${approval.stillParked} still parked at the end.`,
+    `The idle worker's lanes poll every ${approval.pollMs} ms and an approval does not wake them, so each figure includes up to one poll interval (about half on average);`,
+    'each approval is made when the worker is idle again, at a random moment of its poll interval.',
+    'starts = the approved tool call is entered; completes = that step\'s step-completed event. No target (issue 4 sets none).',
+    '',
+    ...table(['approval ->', 'samples', 'p50', 'p99', 'mean', 'max'], [row('step starts', approval.toStart), row('step completes', approval.toComplete), row('(keel.approve call itself)', approval.approveCall)], ['left', ...Array<Align>(5).fill('right')]),
+    '(times in ms)',
+  ]);
+}
+
+function formatTelemetry(telemetry: TelemetryOverheadResult): string[] {
+  const row = (label: string, figures: TelemetryOverheadResult['off'], spanShare: number) => [label, us(figures.stepUs), us(figures.spansUs), percent(spanShare)];
+  return section('Telemetry  What the OpenTelemetry spans (invoke_agent, chat, execute_tool) add to a step: no provider registered, and the SDK with a span processor and an exporter that drops every span.', [
+    `step = a real workflow step (scripted model decision, a tool call, commits to SQLite), workflows of ${telemetry.stepsPerWorkflow} steps, ${telemetry.workflows} workflows per mode and round;`,
+    `spans = the span work of one step alone (${telemetry.spanSteps} steps per mode and round); ${telemetry.rounds} rounds in which the modes take turns; medians over rounds.`,
+    '',
+    ...table(['tracing', 'step', 'spans', 'spans / step (off)'], [row('off (no provider)', telemetry.off, telemetry.noopShare), row('SDK, no-op exporter', telemetry.sdk, telemetry.sdkShare)], ['left', 'right', 'right', 'right']),
+    '(times in µs)',
+    `Whole step, SDK minus off: ${percent(telemetry.stepDeltaShare)} of a step (diagnostic only: the commits' noise is larger than the spans' cost).`,
+  ]);
+}
+
 function formatTargets(targets: Target[]): string[] {
   const figure = (target: Target) =>
     target.unit === 'microseconds'
       ? `${us(target.figure)} µs (limit ${target.limit} µs)`
       : target.unit === 'seconds'
         ? `${fixed(target.figure, 2)} s (limit ${target.limit} s)`
-        : `${times(target.figure)} (limit ${target.limit}x)`;
+        : target.unit === 'share'
+          ? `${percent(target.figure)} (limit ${percent(target.limit)})`
+          : `${times(target.figure)} (limit ${target.limit}x)`;
   return ['Targets (reported, never asserted)', ...targets.map((target) => `  ${target.met ? '[met]    ' : '[NOT met]'} ${target.name}: ${figure(target)}`)];
 }
 
@@ -181,6 +212,10 @@ function ms(value: number | undefined): string {
 
 function us(value: number | undefined): string {
   return value === undefined ? '-' : fixed(value, 2);
+}
+
+function percent(share: number): string {
+  return Number.isFinite(share) ? `${(share * 100).toFixed(2)}%` : '-';
 }
 
 function times(ratio: number): string {

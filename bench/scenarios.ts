@@ -17,6 +17,8 @@ import { runRunnerOverhead, type RunnerResult } from './runner-overhead.js';
 import { summarize, windowMedian, type Summary } from './stats.js';
 import { evaluateTargets, type Target } from './targets.js';
 import { runAuditVerify, type AuditVerifyResult } from './audit-verify.js';
+import { runApprovalLatency, type ApprovalLatencyResult } from './approval-latency.js';
+import { runTelemetryOverhead, type TelemetryOverheadResult } from './telemetry-overhead.js';
 import { BenchDurability, oneKbMessage, withTempDatabase, type ScenarioSizes, type StepSeries, type ThroughputRun } from './workload.js';
 
 export const BenchSystem = { keel: 'keel', langgraph: 'langgraph', floor: 'floor', floorWithModel: 'floor-with-model', aiSdk: 'ai-sdk' } as const;
@@ -307,7 +309,19 @@ async function runAudit(sizes: ScenarioSizes, log: Log): Promise<AuditVerifyResu
   return withTempDatabase((path) => runAuditVerify({ path, entries: sizes.auditEntries, log }));
 }
 
-export const ScenarioName = { s1: 's1', s2: 's2', s3: 's3', runner: 'runner', audit: 'audit' } as const;
+async function runApproval(sizes: ScenarioSizes, log: Log): Promise<ApprovalLatencyResult> {
+  log(`Approval: parking ${sizes.approvalParked} workflows waiting for approval, then timing ${sizes.approvalSamples} approvals one at a time (worker concurrency ${sizes.approvalConcurrency}, poll ${sizes.approvalPollMs} ms)`);
+  return withTempDatabase((path) =>
+    runApprovalLatency({ path, parked: sizes.approvalParked, samples: sizes.approvalSamples, concurrency: sizes.approvalConcurrency, pollMs: sizes.approvalPollMs, log }),
+  );
+}
+
+async function runTelemetry(sizes: ScenarioSizes, log: Log): Promise<TelemetryOverheadResult> {
+  log(`Telemetry: ${sizes.telemetryRounds} rounds of ${sizes.telemetryWorkflows} workflows x 10 steps and ${sizes.telemetrySpanSteps} steps of span work, tracing off and SDK taking turns`);
+  return runTelemetryOverhead({ rounds: sizes.telemetryRounds, workflows: sizes.telemetryWorkflows, spanSteps: sizes.telemetrySpanSteps, warmupWorkflows: sizes.telemetryWarmupWorkflows });
+}
+
+export const ScenarioName = { s1: 's1', s2: 's2', s3: 's3', runner: 'runner', audit: 'audit', approval: 'approval', telemetry: 'telemetry' } as const;
 export type ScenarioName = (typeof ScenarioName)[keyof typeof ScenarioName];
 
 export interface BenchResult {
@@ -320,6 +334,8 @@ export interface BenchResult {
   s3?: S3Result;
   runner?: RunnerResult;
   audit?: AuditVerifyResult;
+  approval?: ApprovalLatencyResult;
+  telemetry?: TelemetryOverheadResult;
   targets: Target[];
   totalSeconds: number;
 }
@@ -332,6 +348,8 @@ export async function runBench(options: { sizes: ScenarioSizes; quick: boolean; 
   const s3 = options.scenarios.includes(ScenarioName.s3) ? await runS3(options.sizes, options.log) : undefined;
   const runner = options.scenarios.includes(ScenarioName.runner) ? await runRunner(options.sizes, options.log) : undefined;
   const audit = options.scenarios.includes(ScenarioName.audit) ? await runAudit(options.sizes, options.log) : undefined;
+  const approval = options.scenarios.includes(ScenarioName.approval) ? await runApproval(options.sizes, options.log) : undefined;
+  const telemetry = options.scenarios.includes(ScenarioName.telemetry) ? await runTelemetry(options.sizes, options.log) : undefined;
   return {
     quick: options.quick,
     environment,
@@ -341,7 +359,9 @@ export async function runBench(options: { sizes: ScenarioSizes; quick: boolean; 
     ...(s3 && { s3 }),
     ...(runner && { runner }),
     ...(audit && { audit }),
-    targets: evaluateTargets({ s1, s2, runner, audit }),
+    ...(approval && { approval }),
+    ...(telemetry && { telemetry }),
+    targets: evaluateTargets({ s1, s2, runner, audit, telemetry }),
     totalSeconds: (performance.now() - startedAt) / 1000,
   };
 }

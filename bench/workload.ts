@@ -34,6 +34,21 @@ export interface ScenarioSizes {
   runnerRounds: number;
   /** Entries in the audit log the audit scenario writes and then verifies. */
   auditEntries: number;
+  /** Workflows parked waiting for approval while the approval scenario approves some of them. */
+  approvalParked: number;
+  /** Approvals the approval scenario times, one at a time (at most approvalParked). */
+  approvalSamples: number;
+  approvalConcurrency: number;
+  /** The worker's idle poll interval in the approval scenario: an approval waits up to one interval. */
+  approvalPollMs: number;
+  /** Rounds of the telemetry scenario, in which tracing off and the SDK take turns. */
+  telemetryRounds: number;
+  /** Workflows of 10 steps run per telemetry mode and round. */
+  telemetryWorkflows: number;
+  /** Steps of span work alone timed per telemetry mode and round. */
+  telemetrySpanSteps: number;
+  /** Workflows per telemetry mode run (and thrown away) before measuring. */
+  telemetryWarmupWorkflows: number;
 }
 
 export const fullSizes: ScenarioSizes = {
@@ -50,6 +65,14 @@ export const fullSizes: ScenarioSizes = {
   runnerWarmupCalls: 5_000,
   runnerRounds: 20,
   auditEntries: 1_000_000,
+  approvalParked: 1000,
+  approvalSamples: 100,
+  approvalConcurrency: 8,
+  approvalPollMs: 20,
+  telemetryRounds: 5,
+  telemetryWorkflows: 40,
+  telemetrySpanSteps: 50_000,
+  telemetryWarmupWorkflows: 20,
 };
 
 /** Small enough for a test run; the same code paths as the full bench. */
@@ -67,6 +90,14 @@ export const quickSizes: ScenarioSizes = {
   runnerWarmupCalls: 100,
   runnerRounds: 4,
   auditEntries: 2_000,
+  approvalParked: 50,
+  approvalSamples: 10,
+  approvalConcurrency: 8,
+  approvalPollMs: 20,
+  telemetryRounds: 1,
+  telemetryWorkflows: 2,
+  telemetrySpanSteps: 200,
+  telemetryWarmupWorkflows: 1,
 };
 
 /** The agent's name in both systems. */

@@ -40,6 +40,8 @@ export const ErrorCode = {
   APPROVAL_DECIDED: { source: 'user', exitCode: 2 },
   /** The principal an agent acts for tried to approve their own request. */
   SELF_APPROVAL: { source: 'user', exitCode: 2 },
+  /** Whoever decides an approval request must be a principal holding the group or role it names. */
+  NOT_APPROVER: { source: 'user', exitCode: 2 },
   /** The cost circuit breaker (src/cost/cost-breaker.ts) is open: no new workflow starts. */
   COST_BREAKER_OPEN: { source: 'system', exitCode: 1 },
 } as const satisfies Record<string, { source: ErrorSource; exitCode: number }>;

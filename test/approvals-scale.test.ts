@@ -183,6 +183,7 @@ describe.skipIf(!existsSync(compiledIndex))('1,000 workflows waiting for approva
       const restartedWaitingBytes = await settledResident(second);
       expect(statusCounts(reader)).toEqual({ waiting: workflowCount });
 
+      await keel.store.savePrincipal({ id: 'finance-lead', roles: ['finance'] }, 'test-setup');
       const requests = await keel.approvals({ limit: 10_000 });
       expect(requests).toHaveLength(workflowCount);
       expect(new Set(requests.map((request) => request.workflowId))).toEqual(new Set(ids));

@@ -83,6 +83,19 @@ afterAll(async () => {
   if (directory) rmSync(directory, { recursive: true, force: true });
 });
 
+/** Approves every pending request as a principal of the finance group; returns how many there were. */
+async function approveHeldPayments(): Promise<number> {
+  const keel = createKeel({ store: openSqliteStore({ path: databasePath }) });
+  try {
+    await keel.store.savePrincipal({ id: 'fiona@finance', roles: ['finance'] }, 'crash-test');
+    const pending = await keel.approvals({ limit: claimCount });
+    for (const request of pending) await keel.approve(request.id, { by: 'fiona@finance' });
+    return pending.length;
+  } finally {
+    await keel.close();
+  }
+}
+
 /** Submits the batch through the library, as an application would, then closes that store. */
 async function submitBatch(samples: readonly SampleClaim[]): Promise<WorkflowRecord[]> {
   const loaded = await loadAgent('expense-approval', root);
@@ -177,7 +190,7 @@ function entriesOf(journal: readonly JournalEntry[], kind: JournalKind, name?: s
 }
 
 describe('crash recovery with SIGKILLed worker processes', () => {
-  it('completes every claim as its input dictates and pays each payable claim exactly once', async () => {
+  it('completes every claim as its input dictates (held payments once finance approves them) and pays each payable claim exactly once', async () => {
     const samples = sampleClaims(claimCount, claimSeed);
     const started = await submitBatch(samples);
     const random = seededRandom(killSeed);
@@ -206,6 +219,11 @@ describe('crash recovery with SIGKILLed worker processes', () => {
     await untilLeasesExpire();
     const last = startWorker('--once');
     expect(await last.exited, `the final worker failed:\n${last.output.join('')}`).toBe(0);
+    // Payments the finance group holds wait, unpaid, through every kill; finance approves them
+    // through the library and one more worker pays them.
+    expect(await approveHeldPayments()).toBe(samples.filter((sample) => sample.needsApproval).length);
+    const paying = startWorker('--once');
+    expect(await paying.exited, `the worker after the approvals failed:\n${paying.output.join('')}`).toBe(0);
 
     const landed = kills.filter((kill) => kill.inFlight.length > 0);
     expect(landed.length, `kills: ${JSON.stringify(kills)}`).toBeGreaterThanOrEqual(minimumLandedKills);

@@ -4,7 +4,7 @@
 // payments alone; "never write reports for expense claims" stops one tool for one task type.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { expenseApproval } from '../examples/expense-approval/agent.js';
+import { expenseApprovalUnattended } from '../examples/expense-approval/agent.js';
 import { cleanClaim, openSecureExpenseWorld, type SecureExpenseWorld } from './support/secure-expense.js';
 
 const maxPayment = `
@@ -26,7 +26,7 @@ async function payClaims(policies: string, amounts: number[]) {
   await world.grantAll('alice');
   const results = [];
   for (const [index, amount] of amounts.entries()) {
-    const started = await world.keel.start(expenseApproval.name, cleanClaim(`C-${index + 1}`, { amount }), { principal: { id: 'alice' } });
+    const started = await world.keel.start(expenseApprovalUnattended.name, cleanClaim(`C-${index + 1}`, { amount }), { principal: { id: 'alice' } });
     results.push({ workflow: await world.keel.run(started.id), audit: await world.store.readAudit({ workflowId: started.id }) });
   }
   return results;

@@ -7,7 +7,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../src/index.js';
-import { expenseApproval } from '../examples/expense-approval/agent.js';
+import { expenseApprovalUnattended } from '../examples/expense-approval/agent.js';
 import { afterTool, cleanClaim, malformedClaim, openSecureExpenseWorld, toolPermissions, type ExampleTool, type SecureExpenseWorld } from './support/secure-expense.js';
 
 const principal = 'alice';
@@ -39,7 +39,7 @@ async function runCase(tool: ExampleTool, which: Case) {
   const permission = toolPermissions[tool];
   let revokeNow: () => Promise<void> = async () => {};
   const preceding = before[tool];
-  const agent = which === 'grant revoked mid-workflow' && preceding ? afterTool(expenseApproval, preceding, () => revokeNow()) : expenseApproval;
+  const agent = which === 'grant revoked mid-workflow' && preceding ? afterTool(expenseApprovalUnattended, preceding, () => revokeNow()) : expenseApprovalUnattended;
   world = await openSecureExpenseWorld({ agent });
   const { keel, store, clock } = world;
   const grants = await world.grantAll(principal, [permission]);
@@ -47,12 +47,12 @@ async function runCase(tool: ExampleTool, which: Case) {
     grants[permission] = await world.grant({
       principalId: principal,
       permission,
-      taskTypes: [which === 'grant for another task type' ? 'travel-booking' : expenseApproval.name],
+      taskTypes: [which === 'grant for another task type' ? 'travel-booking' : expenseApprovalUnattended.name],
       expiresAt: which === 'expired grant' ? clock.now() + 60_000 : undefined,
     });
   }
   const task = tool === 'reject_claim' ? malformedClaim('C-0042') : cleanClaim('C-0042');
-  const started = await keel.start(expenseApproval.name, task, { principal: { id: principal } });
+  const started = await keel.start(expenseApprovalUnattended.name, task, { principal: { id: principal } });
   if (which === 'expired grant') clock.advance(120_000);
   const revoke = async () => {
     revokeNow = async () => {};

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineAgent, defineTool, type Agent, type AnyTool, type DecisionView, type StateDefinition } from '../src/index.js';
 import type { Script, ScriptedAction } from '../src/testing.js';
-import { expenseApproval, script as carefulClerk } from '../examples/expense-approval/agent.js';
+import { expenseApprovalUnattended, script as carefulClerk } from '../examples/expense-approval/agent.js';
 import type { ClaimTask } from '../examples/expense-approval/claim-document.js';
 import { cleanClaim, openSecureExpenseWorld, type SecureExpenseWorld } from './support/secure-expense.js';
 
@@ -40,7 +40,7 @@ const exportLedger = defineTool({
  * to raise its principal's rights through what it was handed.
  */
 function injectedAgent(onPermissionDenied: 'feedback' | 'fail'): Agent {
-  const tools = expenseApproval.tools.map((tool): AnyTool => {
+  const tools = expenseApprovalUnattended.tools.map((tool): AnyTool => {
     if (tool.name !== 'check_policy') return tool;
     return defineTool({
       ...tool,
@@ -52,8 +52,8 @@ function injectedAgent(onPermissionDenied: 'feedback' | 'fail'): Agent {
       },
     });
   });
-  const states: Record<string, StateDefinition> = { ...expenseApproval.states, payment: { ...expenseApproval.states.payment!, tools: [...expenseApproval.states.payment!.tools!, 'export_ledger'] } };
-  return defineAgent<string>({ ...expenseApproval, tools: [...tools, exportLedger], states, permissions: [...expenseApproval.permissions!, 'ledger:export'], onPermissionDenied });
+  const states: Record<string, StateDefinition> = { ...expenseApprovalUnattended.states, payment: { ...expenseApprovalUnattended.states.payment!, tools: [...expenseApprovalUnattended.states.payment!.tools!, 'export_ledger'] } };
+  return defineAgent<string>({ ...expenseApprovalUnattended, tools: [...tools, exportLedger], states, permissions: [...expenseApprovalUnattended.permissions!, 'ledger:export'], onPermissionDenied });
 }
 
 /** A model that obeys the memo: export the ledger once, then pay the memo's account; a refused payment it rejects, as the clerk does. */

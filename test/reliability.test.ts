@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeel, JournalKind, openSqliteStore, type JournalEntry, type Keel, type KeelEvent, type WorkflowRecord } from '../src/index.js';
 import { scriptedModel } from '../src/testing.js';
-import { expenseApproval, script } from '../examples/expense-approval/agent.js';
+import { expenseApprovalUnattended, script } from '../examples/expense-approval/agent.js';
 import { sampleClaims } from '../examples/expense-approval/claims.js';
 import { paymentsCredentials, paymentsService } from '../examples/expense-approval/payments-access.js';
 import { startPaymentsService, type PaymentsService } from '../examples/expense-approval/payments-service.js';
@@ -60,7 +60,7 @@ beforeAll(async () => {
   const logger = pino({ level: 'debug', base: undefined }, { write: (line: string) => void logLines.push(line) });
   keel = createKeel({
     store: openSqliteStore({ path: databasePath }),
-    agents: [expenseApproval],
+    agents: [expenseApprovalUnattended],
     model: scriptedModel(script),
     logger,
     parkAfterMs,
@@ -80,7 +80,7 @@ describe('the tool runner against a flaky, rate-limited payments service with ex
   it('pays every payable claim exactly once, within the rate budget, with one token refresh per expiry and no token leaked', async () => {
     const samples = sampleClaims(claimCount, claimSeed);
     const started: WorkflowRecord[] = [];
-    for (const sample of samples) started.push(await keel.start(expenseApproval.name, sample.input));
+    for (const sample of samples) started.push(await keel.start(expenseApprovalUnattended.name, sample.input));
     const startedAt = Date.now();
 
     await keel.work({ concurrency, once: true });

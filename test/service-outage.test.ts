@@ -15,7 +15,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKeel, JournalKind, openSqliteStore, type AuditEntry, type JournalEntry, type Keel, type KeelEvent, type WorkflowRecord } from '../src/index.js';
 import { scriptedModel } from '../src/testing.js';
-import { expenseApproval, script } from '../examples/expense-approval/agent.js';
+import { expenseApprovalUnattended, script } from '../examples/expense-approval/agent.js';
 import { sampleClaims, SampleClaimKind } from '../examples/expense-approval/claims.js';
 import { paymentsCredentials, paymentsService, paymentsServiceName } from '../examples/expense-approval/payments-access.js';
 import { startPaymentsService, type PaymentsService, type PaymentsServiceOptions } from '../examples/expense-approval/payments-service.js';
@@ -79,7 +79,7 @@ async function payThroughOutage(serviceOptions: PaymentsServiceOptions = {}): Pr
   const stopAtPayment = new Map<string, AbortController>();
   const running = createKeel({
     store: openSqliteStore({ path: join(directory, 'keel.db') }),
-    agents: [expenseApproval],
+    agents: [expenseApprovalUnattended],
     model: scriptedModel(script),
     // The example's rate budget and credentials, with a breaker that probes sooner.
     services: { [paymentsServiceName]: { ...paymentsService, breaker: { consecutiveFailures, halfOpenAfterMs } } },
@@ -96,7 +96,7 @@ async function payThroughOutage(serviceOptions: PaymentsServiceOptions = {}): Pr
     .slice(0, workflowCount);
   expect(samples).toHaveLength(workflowCount);
   const started: WorkflowRecord[] = [];
-  for (const sample of samples) started.push(await running.start(expenseApproval.name, sample.input));
+  for (const sample of samples) started.push(await running.start(expenseApprovalUnattended.name, sample.input));
 
   // Phase one: every claim is read and checked while the service is up, and stops at payment.
   for (const workflow of started) stopAtPayment.set(workflow.id, new AbortController());

@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKeel, defineAgent, defineTool, JournalKind, openSqliteStore, type Agent, type JournalEntry, type Keel, type WorkflowRecord } from '../../src/index.js';
 import { scriptedModel } from '../../src/testing.js';
 import { expenseApproval, script } from './agent.js';
+import { financeGroup } from './finance-approval.js';
 import { formatClaimDocument, parseClaimDocument, type ClaimTask, type ExpenseClaim } from './claim-document.js';
 import { sampleClaims, SampleClaimKind, type SampleClaim } from './claims.js';
 import { startPaymentsService, type Payment, type PaymentsService, type PaymentsServiceOptions } from './payments-service.js';
@@ -87,13 +88,26 @@ function cleanClaim(claimId: string): ClaimTask {
 }
 
 describe('expense-approval agent', () => {
-  it('ends every sample claim as expected and pays each payable claim exactly once, keyed by workflow and step', async () => {
+  it('holds large and near-limit payments for finance, then ends every sample claim as expected and pays each payable claim exactly once, keyed by workflow and step', async () => {
     const payments = await startPayments({ latencyMs: 2 });
     const samples = sampleClaims(24, seed);
     // The batch must exercise every path, or the assertions below prove less than they say.
     expect(new Set(samples.map((sample) => sample.kind))).toEqual(new Set(Object.values(SampleClaimKind)));
     const started = await submit(samples);
 
+    await keel.work({ concurrency: 4, once: true });
+
+    // Payments above the approval limit or near a category limit wait for finance, unpaid.
+    const held = samples.filter((sample) => sample.needsApproval);
+    expect(held.length).toBeGreaterThan(0);
+    const requests = await keel.approvals();
+    expect(requests.map((request) => request.workflowId).sort()).toEqual(started.filter((_, index) => samples[index]!.needsApproval).map((workflow) => workflow.id).sort());
+    for (const request of requests) expect(request).toMatchObject({ tool: 'pay_claim', approvers: financeGroup, status: 'pending' });
+    expect(payments.ledger().map((payment) => payment.claimId).sort()).toEqual(
+      samples.filter((sample) => sample.expected === 'paid' && !sample.needsApproval).map((sample) => sample.input.claimId).sort(),
+    );
+    await keel.store.savePrincipal({ id: 'fiona@finance', roles: [financeGroup] }, 'test-setup');
+    for (const request of requests) await keel.approve(request.id, { by: 'fiona@finance' });
     await keel.work({ concurrency: 4, once: true });
 
     const ledger = payments.ledger();
@@ -154,8 +168,8 @@ describe('expense-approval agent', () => {
     });
     const task = cleanClaim('C-TWICE-1');
     const [first, second] = await submit([
-      { input: task, kind: SampleClaimKind.clean, expected: 'paid' },
-      { input: task, kind: SampleClaimKind.duplicate, expected: 'rejected' },
+      { input: task, kind: SampleClaimKind.clean, expected: 'paid', needsApproval: false },
+      { input: task, kind: SampleClaimKind.duplicate, expected: 'rejected', needsApproval: false },
     ]);
 
     const finished = await Promise.all([racing.run(first!.id), racing.run(second!.id)]);
@@ -206,7 +220,7 @@ describe('expense-approval agent', () => {
     // The service consults `random` once per payment request: two failures, then success.
     const draws = [0, 0];
     const payments = await startPayments({ failureRate: 0.5, random: () => draws.shift() ?? 0.99 });
-    const [started] = await submit([{ input: cleanClaim('C-FLAKY-1'), kind: SampleClaimKind.clean, expected: 'paid' }]);
+    const [started] = await submit([{ input: cleanClaim('C-FLAKY-1'), kind: SampleClaimKind.clean, expected: 'paid', needsApproval: false }]);
 
     const finished = await keel.run(started!.id);
 
@@ -228,7 +242,7 @@ describe('expense-approval agent', () => {
 
   it('fails a claim when the outage outlasts its retries, saves why, and pays it once on resume', async () => {
     const payments = await startPayments({ failureRate: 1 });
-    const [started] = await submit([{ input: cleanClaim('C-OUTAGE-1'), kind: SampleClaimKind.clean, expected: 'paid' }]);
+    const [started] = await submit([{ input: cleanClaim('C-OUTAGE-1'), kind: SampleClaimKind.clean, expected: 'paid', needsApproval: false }]);
     // The example's breaker would park the claim until the service recovers (test/service-outage.test.ts
     // shows that); without it, and without pauses between attempts, the retries themselves run out.
     const impatient = createKeel({

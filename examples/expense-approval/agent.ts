@@ -1,12 +1,14 @@
 // The expense-approval agent: the seed pattern of a production Keel agent. One agent, five
 // typed tools, an explicit state machine: a claim document is read (intake), checked against the
 // policy (review), paid exactly once (payment), and reported (reporting); a malformed, non-compliant
-// or duplicate claim ends in `rejected` with a reason. Calls to the payments service go through
+// or duplicate claim ends in `rejected` with a reason. Payments above 1,000 EUR and those the clerk
+// is unsure of wait for the finance group's approval (finance-approval.ts). Calls to the payments service go through
 // Keel's runner with the service's breaker, rate budget and credentials (payments-access.ts).
 // Run it with a real model (KEEL_MODEL) or, for tests and the demo, with `scriptedModel(script)`.
 
 import { defineAgent, type Agent } from '../../src/index.js';
 import { claimTaskInput } from './claim-document.js';
+import { financeApprovalPolicy } from './finance-approval.js';
 import type { PolicyResult } from './policy.js';
 import { categoryLimits, policyCurrency, receiptRequiredAbove } from './policy.js';
 import { paymentsService, paymentsServiceName } from './payments-access.js';
@@ -30,7 +32,11 @@ States and what to do in each:
 Policy (in ${policyCurrency}): per-claim limits by category: ${limits}. A receipt is required above ${receiptRequiredAbove} ${policyCurrency}. A claim id is paid at most once.
 Lower your confidence when a claim is close to its category limit or anything about it looks unusual.`;
 
-export const expenseApproval: Agent = defineAgent({
+/**
+ * The agent with no approval policy: every claim finishes without a person. For tests of other
+ * concerns (permissions, outages, injection) that score each claim's unattended outcome.
+ */
+export const expenseApprovalUnattended: Agent = defineAgent({
   name: 'expense-approval',
   version: '1',
   description: 'Reads expense claim documents, checks them against the expense policy, pays compliant claims once and rejects the rest with a reason.',
@@ -76,5 +82,8 @@ export const expenseApproval: Agent = defineAgent({
     rejected: { final: true, outcome: 'rejected', description: 'The claim was rejected with a reason.' },
   },
 });
+
+/** The built-in agent (`keel demo`, `keel run expense-approval`): large and uncertain payments wait for finance. */
+export const expenseApproval: Agent = defineAgent({ ...expenseApprovalUnattended, approval: financeApprovalPolicy });
 
 export default expenseApproval;

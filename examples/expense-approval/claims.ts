@@ -2,14 +2,15 @@
 // count and seed, same claims) with a realistic mix of about 60% clean claims, 25% policy
 // violations (over the category limit, a missing receipt, a duplicate resubmission) and 15%
 // malformed documents. Each sample says what a careful clerk should conclude, so a run can be
-// scored against it.
+// scored against it, and whether the agent's finance approval policy holds its payment for a
+// person first (above the approval limit, or near the category limit).
 //
 // Resubmissions come last in the batch and copy the earliest clean claims: an agent working
 // through the batch in order pays the original first and sees the copy as already paid. Claim ids
 // carry the seed, so batches with different seeds can share one payments service.
 
 import { formatClaimDocument, ibanCheckDigits, type ClaimTask, type ExpenseClaim } from './claim-document.js';
-import { categoryLimits, expenseCategories, receiptRequiredAbove, type ExpenseCategory } from './policy.js';
+import { categoryLimits, expenseCategories, needsFinanceApproval, receiptRequiredAbove, type ExpenseCategory } from './policy.js';
 import { seededRandom } from '../../src/testing.js';
 
 export const SampleClaimKind = {
@@ -24,7 +25,10 @@ export type SampleClaimKind = (typeof SampleClaimKind)[keyof typeof SampleClaimK
 export interface SampleClaim {
   input: { claimId: string; document: string };
   kind: 'clean' | 'over-limit' | 'missing-receipt' | 'duplicate' | 'malformed';
+  /** How the claim ends once its payment, if held, is approved; or with no approval policy. */
   expected: 'paid' | 'rejected';
+  /** With the finance approval policy (agent.ts), the payment first waits for the finance group. */
+  needsApproval: boolean;
 }
 
 const accounts = [
@@ -76,9 +80,10 @@ export function sampleClaims(count: number, seed = 1): SampleClaim[] {
   ]);
 
   const claims = plan.map((kind, index) => sampleClaim(random, kind, `C-${seed}-${String(index + 1).padStart(4, '0')}`));
-  const originals = claims.filter((claim) => claim.kind === SampleClaimKind.clean).slice(0, duplicates);
+  // Copies of claims paid without a person: a copy of a held claim would find nothing paid yet.
+  const originals = claims.filter((claim) => claim.kind === SampleClaimKind.clean && !claim.needsApproval).slice(0, duplicates);
   for (const original of originals) {
-    claims.push({ input: { ...original.input }, kind: SampleClaimKind.duplicate, expected: 'rejected' });
+    claims.push({ input: { ...original.input }, kind: SampleClaimKind.duplicate, expected: 'rejected', needsApproval: false });
   }
   return claims;
 }
@@ -127,7 +132,8 @@ function sampleClaim(random: Random, kind: Exclude<SampleClaimKind, 'duplicate'>
   const lines = formatClaimDocument(claim).split('\n');
   const document = kind === SampleClaimKind.malformed ? pick(random, defects)(lines, claim).join('\n') : lines.join('\n');
   const input: ClaimTask = { claimId, document };
-  return { input, kind, expected: kind === SampleClaimKind.clean ? 'paid' : 'rejected' };
+  const clean = kind === SampleClaimKind.clean;
+  return { input, kind, expected: clean ? 'paid' : 'rejected', needsApproval: clean && needsFinanceApproval(claim) };
 }
 
 function replaceLine(lines: string[], prefix: string, replacement: string): string[] {

@@ -1,6 +1,7 @@
-// The expense example with the finance group's approval: a batch of sample claims runs; payments
-// above the limit and low-confidence ones wait; finance approves all but one; the approved claims
-// are paid exactly once, the rejected one is rejected with finance's reason, nothing else waits.
+// The expense example's finance approval: a batch of sample claims runs; payments above the limit
+// and low-confidence ones wait; someone outside finance cannot decide them; finance approves all
+// but one; the approved claims are paid exactly once, the rejected one is rejected with finance's
+// reason, nothing else waits.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,9 +9,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKeel, openSqliteStore } from '../../src/index.js';
 import { scriptedModel } from '../../src/testing.js';
-import { script } from './agent.js';
+import { expenseApproval, script } from './agent.js';
 import { sampleClaims } from './claims.js';
-import { approvalLimit, expenseApprovalWithFinance } from './finance-approval.js';
+import { approvalLimit, financeGroup } from './finance-approval.js';
 import { startPaymentsService, type PaymentsService } from './payments-service.js';
 import { ContextKey } from './tools.js';
 
@@ -31,9 +32,9 @@ describe('expense-approval with finance approval', () => {
     directory = mkdtempSync(join(tmpdir(), 'keel-expense-finance-'));
     service = await startPaymentsService({ latencyMs: 1 });
     process.env[paymentsUrlVariable] = service.url;
-    const keel = createKeel({ store: openSqliteStore({ path: join(directory, 'keel.db') }), agents: [expenseApprovalWithFinance], model: scriptedModel(script) });
+    const keel = createKeel({ store: openSqliteStore({ path: join(directory, 'keel.db') }), agents: [expenseApproval], model: scriptedModel(script) });
     try {
-      for (const sample of sampleClaims(24, 11)) await keel.start(expenseApprovalWithFinance.name, sample.input, { principal: { id: 'employee' } });
+      for (const sample of sampleClaims(24, 11)) await keel.start(expenseApproval.name, sample.input, { principal: { id: 'employee' } });
       await keel.work({ concurrency: 4, once: true });
       const waiting = await keel.approvals();
       expect(waiting.length).toBeGreaterThan(1);
@@ -50,6 +51,13 @@ describe('expense-approval with finance approval', () => {
       const paidUnattended = (await keel.store.listWorkflows({ status: 'completed' })).filter((workflow) => workflow.outcome === 'paid').length;
       expect(service.ledger()).toHaveLength(paidUnattended);
 
+      // The samples say which claims finance holds.
+      const held = sampleClaims(24, 11).filter((sample) => sample.needsApproval).map((sample) => sample.input.claimId);
+      const heldWorkflows = await Promise.all(waiting.map((request) => keel.store.getWorkflow(request.workflowId)));
+      expect(heldWorkflows.map((workflow) => (workflow!.input as { claimId: string }).claimId).sort()).toEqual([...held].sort());
+
+      await expect(keel.approve(waiting[0]!.id, { by: 'employee-2' })).rejects.toMatchObject({ code: 'NOT_APPROVER' });
+      await keel.store.savePrincipal({ id: 'finance-lead', roles: [financeGroup] }, 'test-setup');
       const [rejected, ...approved] = waiting;
       await keel.reject(rejected!.id, { by: 'finance-lead', reason: 'the trip was not pre-approved' });
       for (const request of approved) await keel.approve(request.id, { by: 'finance-lead' });

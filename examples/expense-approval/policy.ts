@@ -27,6 +27,9 @@ export const receiptRequiredAbove = 25;
 /** A claim at or above this share of its category limit is "near the limit". */
 export const nearLimitShare = 0.9;
 
+/** Payments above this (EUR) need the finance group's approval (finance-approval.ts). */
+export const approvalLimit = 1000;
+
 export interface PolicyResult {
   compliant: boolean;
   violations: string[];
@@ -58,6 +61,14 @@ export function evaluatePolicy(claim: ExpenseClaim, alreadyPaid: boolean): Polic
 export function isNearLimit(claim: Pick<ExpenseClaim, 'category' | 'amount'>): boolean {
   const limit = categoryLimits[claim.category];
   return claim.amount >= limit * nearLimitShare && claim.amount <= limit;
+}
+
+/**
+ * A compliant claim whose payment waits for the finance group under the agent's approval policy:
+ * above the approval limit, or near its category limit (the clerk's confidence drops there).
+ */
+export function needsFinanceApproval(claim: Pick<ExpenseClaim, 'category' | 'amount'>): boolean {
+  return claim.amount > approvalLimit || isNearLimit(claim);
 }
 
 export function formatMoney(amount: number, currency: string): string {

@@ -72,13 +72,13 @@ export async function approvalVerdict(input: ApprovalGateInput): Promise<Approva
     reasoning: input.decision.reasoning ?? null,
     confidence: input.decision.confidence ?? null,
     reasons,
-    approvers: policy?.approvers ?? 'approvers',
+    approvers: policy?.approvers ?? null,
     requester: workflow.principal.id,
     allowSelfApproval: policy?.allowSelfApproval ?? false,
     expiresAt,
   };
   const message =
-    `Tool '${tool.name}' in workflow ${workflow.id} step ${step} waits for approval by ${create.approvers} (request ${create.id}): ${reasons.join('; ')}. ` +
+    `Tool '${tool.name}' in workflow ${workflow.id} step ${step} waits for approval by ${create.approvers ?? 'any approver'} (request ${create.id}): ${reasons.join('; ')}. ` +
     `Decide it with \`keel approve ${create.id} --by <user>\` or \`keel reject ${create.id} --by <user> --reason <text>\`.`;
   const journal: NewJournalEntry[] = [
     {
@@ -108,12 +108,12 @@ function verdictFor(request: ApprovalRequest, input: ApprovalGateInput): Approva
   }
   if (request.expiresAt !== null && request.expiresAt <= input.now) {
     const policy = input.agent.approval;
-    const chain = [policy?.approvers ?? 'approvers', ...(policy?.escalation ?? [])];
-    const next = chain[chain.indexOf(request.approvers ?? '') + 1];
-    if (next !== undefined && request.approvers !== null && chain.includes(request.approvers)) {
+    const chain = [policy?.approvers ?? null, ...(policy?.escalation ?? [])];
+    const next = chain[chain.indexOf(request.approvers) + 1];
+    if (next !== undefined && next !== null && chain.includes(request.approvers)) {
       const expiresAt = policy?.expiresAfterMs === undefined ? null : input.now + policy.expiresAfterMs;
       const message =
-        `Approval request ${request.id} (tool '${request.tool}', workflow ${request.workflowId} step ${request.step}) was not decided by ${request.approvers} in time; ` +
+        `Approval request ${request.id} (tool '${request.tool}', workflow ${request.workflowId} step ${request.step}) was not decided by ${request.approvers ?? 'any approver'} in time; ` +
         `it now waits for ${next}. Decide it with \`keel approve ${request.id} --by <user>\` or \`keel reject ${request.id} --by <user> --reason <text>\`.`;
       const escalated: NewJournalEntry = {
         step: input.step,
@@ -135,7 +135,7 @@ function verdictFor(request: ApprovalRequest, input: ApprovalGateInput): Approva
     return { kind: 'refused', expire: request.id, journal: [decided, refusal(expired, input.step)], observation: rejectionMessage(expired) };
   }
   // Still pending (the workflow was resumed or woken before a decision): it waits again, for the same request.
-  const message = `Tool '${request.tool}' in workflow ${request.workflowId} step ${request.step} still waits for approval request ${request.id} (${request.approvers}).`;
+  const message = `Tool '${request.tool}' in workflow ${request.workflowId} step ${request.step} still waits for approval request ${request.id} (${request.approvers ?? 'any approver'}).`;
   return { kind: 'wait', request, expiresAt: request.expiresAt, journal: [], message };
 }
 

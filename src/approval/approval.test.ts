@@ -35,7 +35,13 @@ function open(policy: Partial<ApprovalPolicy> = {}): Keel {
   return keel;
 }
 
+/** The people who decide in these tests, with the groups the policies name. */
+async function recordApprovers(): Promise<void> {
+  for (const id of ['fin-1', 'fin-2', 'bob']) await keel.store.savePrincipal({ id, roles: ['finance', 'team-lead', 'cfo'] }, 'test-setup');
+}
+
 async function parkedClaim(amount = 5000, principal = 'alice') {
+  await recordApprovers();
   const workflow = await keel.startAndRun('approval-payer', { amount, payee: 'DE89 3704' }, { principal: { id: principal } });
   const [request] = await keel.approvals({ workflowId: workflow.id });
   return { workflow, request: request! };
@@ -248,6 +254,27 @@ describe('approval requests', () => {
     expect(await store.getApproval(request.id)).toMatchObject({ status: 'approved', approvers: 'team-lead', decidedBy: 'fin-1' });
     expect(await store.getWorkflow(workflow.id)).toMatchObject({ status: 'completed', outcome: 'paid' });
     expect([...ledger.payments.values()].map((payment) => payment.count)).toEqual([1]);
+  });
+
+  it('lets only a principal holding the named group decide; a request naming none may be decided by anyone but the requester', async () => {
+    open();
+    const { request } = await parkedClaim();
+    const stranger = await refusal(keel.approve(request.id, { by: 'mallory' }));
+    expect(stranger.code).toBe('NOT_APPROVER');
+    expect(stranger.message).toContain("there is no principal 'mallory'");
+    await keel.store.savePrincipal({ id: 'dev-1', roles: ['engineering'] }, 'test-setup');
+    const outsider = await refusal(keel.reject(request.id, { by: 'dev-1', reason: 'not mine to pay' }));
+    expect(outsider.code).toBe('NOT_APPROVER');
+    expect(outsider.message).toContain("only finance may, and dev-1 holds the roles 'engineering'");
+    expect(outsider.message).toContain('keel principals add dev-1 --role finance');
+    expect((await keel.store.getApproval(request.id))!.status).toBe('pending');
+    expect(await keel.approve(request.id, { by: 'fin-1' })).toMatchObject({ status: 'approved', decidedBy: 'fin-1' });
+
+    await keel.close();
+    open({ approvers: undefined });
+    const unnamed = await parkedClaim();
+    expect(unnamed.request.approvers).toBeNull();
+    expect(await keel.reject(unnamed.request.id, { by: 'anyone', reason: 'over budget' })).toMatchObject({ status: 'rejected', decidedBy: 'anyone' });
   });
 
   it('refuses an unknown request id and a rejection without a reason', async () => {

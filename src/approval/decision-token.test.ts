@@ -28,6 +28,7 @@ afterEach(async () => {
 });
 
 async function pendingRequest(): Promise<string> {
+  await keel.store.savePrincipal({ id: 'fin-1', roles: ['finance'] }, 'test-setup');
   const workflow = await keel.startAndRun('approval-payer', { amount: 5000, payee: 'DE89 3704' }, { principal: { id: 'alice' } });
   return (await keel.approvals({ workflowId: workflow.id }))[0]!.id;
 }

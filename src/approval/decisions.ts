@@ -44,6 +44,7 @@ export async function approveRequest(deps: DecisionDependencies, requestId: stri
       { workflowId: request.workflowId, step: request.step, tool: request.tool },
     );
   }
+  await assertMayDecide(deps, request, options.by);
   const modifiedArgs = options.args === undefined ? undefined : await checkedArgs(deps, request, options.args);
   return decide(deps, request, { id: request.id, status: 'approved', by: options.by, comment: options.comment ?? null, modifiedArgs });
 }
@@ -53,6 +54,7 @@ export async function rejectRequest(deps: DecisionDependencies, requestId: strin
     throw new KeelError('BAD_INPUT', `Rejecting request ${requestId} needs a reason: the agent sees it and adapts. Give one with --reason <text>.`);
   }
   const request = await pendingRequest(deps, requestId, options.by);
+  await assertMayDecide(deps, request, options.by);
   return decide(deps, request, { id: request.id, status: 'rejected', by: options.by, comment: options.reason });
 }
 
@@ -70,6 +72,24 @@ async function pendingRequest(deps: DecisionDependencies, requestId: string, by:
     );
   }
   return request;
+}
+
+/** A request that names a group or role may be decided only by a principal holding it (`keel principals add`). */
+async function assertMayDecide(deps: DecisionDependencies, request: ApprovalRequest, by: string): Promise<void> {
+  if (request.approvers === null) return;
+  const principal = await deps.store.getPrincipal(by);
+  if (principal?.roles?.includes(request.approvers)) return;
+  const why = principal ? `${by} holds ${describeRoles(principal.roles)}` : `there is no principal '${by}'`;
+  throw new KeelError(
+    'NOT_APPROVER',
+    `${by} cannot decide request ${request.id} (workflow ${request.workflowId}, tool '${request.tool}'): only ${request.approvers} may, and ${why}. ` +
+      `Decide it as someone who holds ${request.approvers}, or record the role with \`keel principals add ${by} --role ${request.approvers} --by <operator>\` (it replaces the record: repeat --role for roles ${by} keeps).`,
+    { workflowId: request.workflowId, step: request.step, tool: request.tool },
+  );
+}
+
+function describeRoles(roles: readonly string[] | undefined): string {
+  return roles && roles.length > 0 ? `the roles ${roles.map((role) => `'${role}'`).join(', ')}` : 'no roles';
 }
 
 /** Modified arguments must fit the tool's schema and raise no reason the approver was not shown. */

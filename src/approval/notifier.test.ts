@@ -55,6 +55,7 @@ describe('approval notifications', () => {
     await keel.run(workflow.id);
     await vi.waitFor(() => expect(heard).toHaveLength(2));
     const [request] = await keel.approvals();
+    await keel.store.savePrincipal({ id: 'fin-1', roles: ['finance'] }, 'test-setup');
     await keel.approve(request!.id, { by: 'fin-1' });
     expect(heard.map((notification) => [notification.type, notification.request.approvers, notification.request.status])).toEqual([
       ['approval-requested', 'team-lead', 'pending'],

@@ -30,7 +30,10 @@ export interface ApprovalPolicy {
   rules?: readonly ApprovalRule[];
   /** Rules for calls of one tool, by tool name. */
   tools?: Readonly<Record<string, readonly ApprovalRule[]>>;
-  /** The group or role that may decide (recorded on the request; default 'approvers'). */
+  /**
+   * The group or role that may decide: recorded on the request, and only a principal holding it
+   * (`keel principals add <id> --role <group>`) may approve or reject. Without it anyone but the requester may.
+   */
   approvers?: string;
   /** How long a request may wait for each group before it escalates, or expires and counts as rejected (default: never). */
   expiresAfterMs?: number;

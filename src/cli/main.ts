@@ -94,5 +94,11 @@ if (runAsProgram()) {
     if (error.code !== 'EPIPE') throw error;
     process.exit(process.exitCode ?? ExitCode.ok);
   });
+  // Only the program itself registers a tracer provider: main() run in-process (tests, other
+  // programs) keeps whatever provider its host set up. The SDK is loaded only when asked for.
+  const tracing = process.env.OTEL_TRACES_EXPORTER?.trim()
+    ? (await import('../telemetry/tracing-from-environment.js')).startTracingFromEnvironment(process.env, process.stderr)
+    : undefined;
   process.exitCode = await main(process.argv.slice(2));
+  await tracing?.shutdown();
 }

@@ -10,7 +10,7 @@ import { createKeel, defineAgent, defineTool, openSqliteStore, type Agent, type 
 import { addGrant, type GrantRequest } from '../../src/security/grants.js';
 import type { Grant } from '../../src/store/types.js';
 import { ManualClock, scriptedModel, type Script } from '../../src/testing.js';
-import { expenseApproval, script } from '../../examples/expense-approval/agent.js';
+import { expenseApprovalUnattended, script } from '../../examples/expense-approval/agent.js';
 import { formatClaimDocument, type ClaimTask, type ExpenseClaim } from '../../examples/expense-approval/claim-document.js';
 import { startPaymentsService, type PaymentsService } from '../../examples/expense-approval/payments-service.js';
 
@@ -59,7 +59,7 @@ export async function openSecureExpenseWorld(options: WorldOptions = {}): Promis
   };
   let keel: Keel;
   try {
-    keel = createKeel({ store, clock, agents: [options.agent ?? expenseApproval], model: scriptedModel(options.script ?? script), security: {}, ...options.keel });
+    keel = createKeel({ store, clock, agents: [options.agent ?? expenseApprovalUnattended], model: scriptedModel(options.script ?? script), security: {}, ...options.keel });
   } catch (error) {
     await store.close();
     await restore();
@@ -75,8 +75,8 @@ export async function openSecureExpenseWorld(options: WorldOptions = {}): Promis
     grant,
     async grantAll(principal, except = []) {
       const grants: Record<string, Grant> = {};
-      for (const permission of expenseApproval.permissions ?? []) {
-        if (!except.includes(permission)) grants[permission] = await grant({ principalId: principal, permission, taskTypes: [expenseApproval.name] });
+      for (const permission of expenseApprovalUnattended.permissions ?? []) {
+        if (!except.includes(permission)) grants[permission] = await grant({ principalId: principal, permission, taskTypes: [expenseApprovalUnattended.name] });
       }
       return grants;
     },

@@ -1,6 +1,6 @@
 // keel approvals, keel approve and keel reject, in-process, on a database where three claims wait
 // for the finance group: listing, deciding, and the clear refusals (unknown id, already decided,
-// self-approval, malformed JSON).
+// self-approval, a decider outside the finance group, malformed JSON).
 
 import { describe, expect, it } from 'vitest';
 import { approvalAgent, paymentLedger } from '../../../test/support/approval-agent.js';
@@ -10,10 +10,11 @@ import { openSqliteStore } from '../../store/sqlite/sqlite-store.js';
 
 const cli = useCliWorkspace();
 
-/** Three claims over the limit, parked for approval, on alice's behalf. */
+/** Three claims over the limit, parked for approval, on alice's behalf; fin-1 and fin-2 are in finance. */
 async function parkedClaims(): Promise<string[]> {
   const keel = createKeel({ store: openSqliteStore({ path: cli.db }), agents: [approvalAgent(paymentLedger())] });
   try {
+    for (const id of ['fin-1', 'fin-2']) await keel.store.savePrincipal({ id, roles: ['finance'] }, 'test-setup');
     for (const amount of [1500, 2500, 3500]) await keel.startAndRun('approval-payer', { amount, payee: 'DE89 3704' }, { principal: { id: 'alice' } });
     return (await keel.approvals()).map((request) => request.id);
   } finally {
@@ -63,7 +64,7 @@ describe('keel approvals / approve / reject', () => {
     expect(inspected.out).toContain(`approved by fin-1: receipt checked (request ${first})`);
   });
 
-  it('refuses an unknown id, a second decision, self-approval and malformed JSON with exit 2 and a message', async () => {
+  it('refuses an unknown id, a second decision, self-approval, a decider without the role and malformed JSON with exit 2 and a message', async () => {
     const [first, second] = await parkedClaims();
     const unknown = await cli.run(['approve', 'apr_nope', '--by', 'fin-1', '--db', cli.db]);
     expect(unknown.code).toBe(2);
@@ -77,6 +78,11 @@ describe('keel approvals / approve / reject', () => {
     const self = await cli.run(['approve', second!, '--by', 'alice', '--db', cli.db]);
     expect(self.code).toBe(2);
     expect(self.err).toContain('alice cannot approve request');
+
+    const outsider = await cli.run(['approve', second!, '--by', 'mallory', '--db', cli.db]);
+    expect(outsider.code).toBe(2);
+    expect(outsider.err).toContain("mallory cannot decide request");
+    expect(outsider.err).toContain("only finance may, and there is no principal 'mallory'");
 
     const malformed = await cli.run(['approve', second!, '--by', 'fin-1', '--args', '{amount: 5}', '--db', cli.db]);
     expect(malformed.code).toBe(2);

@@ -53,9 +53,12 @@ describe('keel demo', () => {
     expect(result.out).not.toMatch(/chaos/i);
 
     const samples = sampleClaims(8, 1);
-    const paid = samples.filter((sample) => sample.expected === 'paid').length;
-    expect(result.out).toMatch(new RegExp(` workflows +8: 8 completed, 0 failed, 0 waiting`));
-    expect(result.out).toMatch(new RegExp(` outcomes +${paid} paid, ${8 - paid} rejected`));
+    const held = samples.filter((sample) => sample.needsApproval).length;
+    const paid = samples.filter((sample) => sample.expected === 'paid' && !sample.needsApproval).length;
+    // The batch must leave some claims waiting, or the approval part of the demo is not shown.
+    expect(held).toBeGreaterThan(0);
+    expect(result.out).toMatch(new RegExp(` workflows +8: ${8 - held} completed, 0 failed, ${held} waiting`));
+    expect(result.out).toMatch(new RegExp(` outcomes +${paid} paid, ${8 - paid - held} rejected, ${held} waiting for approval`));
     expect(result.out).toMatch(new RegExp(` payments +${paid} made \\(payments service ledger\\), exactly one per paid claim`));
 
     // Off a terminal: one plain line per finished workflow, no cursor movement.
@@ -63,16 +66,40 @@ describe('keel demo', () => {
     const progress = result.out.split('\n').filter((line) => /^\[[ \d]\/8\] /.test(line));
     expect(progress).toHaveLength(8);
     for (const sample of samples) {
-      expect(progress).toContainEqual(expect.stringMatching(new RegExp(`${sample.input.claimId} +${sample.kind} +${sample.expected} +\\d+ steps +as expected$`)));
+      const ended = sample.needsApproval ? 'waiting' : sample.expected;
+      expect(progress).toContainEqual(expect.stringMatching(new RegExp(`${sample.input.claimId} +${sample.kind} +${ended} +\\d+ steps +as expected$`)));
     }
 
     // Outcomes as stored, claim by claim (the workflow ids follow the batch order).
     const workflows = await listed(cli.db);
-    expect(workflows.map((workflow) => workflow.outcome)).toEqual(samples.map((sample) => sample.expected));
+    expect(workflows.map((workflow) => workflow.outcome ?? workflow.status)).toEqual(samples.map((sample) => (sample.needsApproval ? 'waiting' : sample.expected)));
     const someId = workflows[0]!.id;
     expect(result.out).toContain(`keel list --db ${cli.db}\n`);
     expect(result.out).toContain(`keel inspect ${someId} --db ${cli.db}\n`);
     expect(result.out).toContain(`keel run expense-approval --input `);
+  });
+
+  it('leaves the held payments waiting and prints how to decide them; the suggested approver may, and the claim is then paid once', async () => {
+    const result = await cli.run(['demo', '--claims', '8', '--db', cli.db]);
+    expect(result.code, result.out + result.err).toBe(0);
+    const held = sampleClaims(8, 1).filter((sample) => sample.needsApproval);
+    const listedRequests = JSON.parse((await cli.run(['approvals', '--json', '--db', cli.db])).out) as { id: string; workflowId: string; approvers: string; requester: string }[];
+    expect(listedRequests).toHaveLength(held.length);
+    expect(listedRequests.every((request) => request.approvers === 'finance' && request.requester === 'keel-demo')).toBe(true);
+    const [first] = listedRequests;
+    expect(result.out).toContain(`${held.length === 1 ? '1 claim waits' : `${held.length} claims wait`} for the finance group's approval; fiona@finance (role finance) may decide`);
+    expect(result.out).toContain(`  keel approvals --db ${cli.db}\n`);
+    expect(result.out).toContain(`  keel approve ${first!.id} --by fiona@finance --db ${cli.db}\n`);
+    expect(result.out).toContain(`  keel resume ${first!.workflowId} --db ${cli.db}\n`);
+    expect(result.out).toMatch(new RegExp(`  keel reject apr_\\w+ --by fiona@finance --reason 'not pre-approved' --db ${cli.db}\n`));
+
+    // The printed commands work as printed: fiona is in finance, and the claim is paid on resume.
+    const approved = await cli.run(['approve', first!.id, '--by', 'fiona@finance', '--db', cli.db]);
+    expect(approved.code, approved.err).toBe(0);
+    const resumed = await cli.run(['resume', first!.workflowId, '--db', cli.db]);
+    expect(resumed.code, resumed.err).toBe(0);
+    const inspection = JSON.parse((await cli.run(['inspect', first!.workflowId, '--json', '--db', cli.db])).out);
+    expect(inspection).toMatchObject({ id: first!.workflowId, status: 'completed', outcome: 'paid' });
   });
 
   it('rides out injected faults with --chaos, counts what Keel did from the journal, and still pays every claim exactly once', async () => {
@@ -81,7 +108,7 @@ describe('keel demo', () => {
     expect(result.code, result.out + result.err).toBe(0);
     expect(result.out).toMatch(/ chaos +30% of payment calls answer 503, every 7th answers 429 \(Retry-After 1 s\), tokens expire every 2 s unannounced, 2% of calls hang\n/);
     expect(result.out).toContain('All 8 claims ended as expected.');
-    const paid = sampleClaims(8, 1).filter((sample) => sample.expected === 'paid').length;
+    const paid = sampleClaims(8, 1).filter((sample) => sample.expected === 'paid' && !sample.needsApproval).length;
     expect(result.out).toContain(`\n  exactly once      every paid claim was still paid exactly once (${paid} payments in the ledger for ${paid} paid claims)\n`);
     expect(result.out).toMatch(/\n  faults injected   \d+ × 503, \d+ × 429, \d+ × 401 \(\d+ tokens? expired in use\), \d+ hung calls?\n/);
     expect(result.out).toMatch(/\n  token refreshes   [1-9]\d* tokens? fetched from the token endpoint, single-flight\n/);
@@ -99,7 +126,8 @@ describe('keel demo', () => {
     const workerWaits = journal.reduce((sum, entry) => sum + ((entry.data.waits as Record<string, { count: number }> | undefined)?.['rate-limit']?.count ?? 0), 0);
     expect(result.out).toContain(`\n  rate-limit waits  ${workerWaits + parkedWaits} (${workerWaits} in the worker, ${parkedWaits} parked)\n`);
     const parks: Record<string, number> = {};
-    for (const entry of journal.filter((entry) => entry.kind === 'workflow-parked')) parks[entry.name!] = (parks[entry.name!] ?? 0) + 1;
+    // The runner's parks; a payment held for approval is parked by the approval gate, not the runner.
+    for (const entry of journal.filter((entry) => entry.kind === 'workflow-parked' && entry.name !== 'approval')) parks[entry.name!] = (parks[entry.name!] ?? 0) + 1;
     expect(countsOn(result.out, 'parks')).toEqual(parks);
     expect(result.out).toContain('\n  fallbacks         0\n');
   });
@@ -110,7 +138,7 @@ describe('keel demo', () => {
     expect(result.out).toContain('\u001b[');
     expect(result.out).not.toMatch(/^\[\d\/4\] /m);
     expect(result.out).toContain('waiting for a worker');
-    expect(result.out).toMatch(/C-1-0001 +\S+ +(paid|rejected) +\d+ steps +as expected/);
+    expect(result.out).toMatch(/C-1-0001 +\S+ +(paid|rejected|waiting) +\d+ steps +as expected/);
   });
 
   it('falls back to plain lines on a terminal too short for the batch', async () => {

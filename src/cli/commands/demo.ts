@@ -1,7 +1,9 @@
 // keel demo: the expense-approval example end to end on a fresh database. It starts the
 // example's payments service on 127.0.0.1, submits a fixed batch of sample claims (clean ones,
 // policy violations, malformed documents), runs them four at a time with live progress, and
-// scores every outcome against what the sample expects. Exit 1 when any claim did not end as
+// scores every outcome against what the sample expects. Payments the agent's approval policy holds
+// (above 1,000 EUR, or near a category limit) are left waiting for the finance group: the demo
+// records a finance approver and prints how to decide them. Exit 1 when any claim did not end as
 // expected, so the demo doubles as a smoke test. With --chaos the service injects faults (503s,
 // 429s, expiring tokens, hanging calls) and the summary counts what Keel's tool runner did.
 
@@ -29,6 +31,8 @@ const defaultClaims = 24;
 const sampleSeed = 1;
 const concurrency = 4;
 const demoPrincipal = { id: 'keel-demo' };
+/** Who the printed commands decide held payments as: in the finance group, and not the requester. */
+const demoApprover = { id: 'fiona@finance', roles: ['finance'] };
 const defaultDemoDatabase = '.keel/demo.db';
 
 export function demoCommand(context: CommandContext): Command {
@@ -63,6 +67,7 @@ async function runDemo(claimCount: number, chaos: boolean, choice: DatabaseChoic
   try {
     // Least privilege on (docs/security.md), unless KEEL_PERMISSIONS=off says otherwise.
     const grants = cliSecurity() ? await grantDemoRights(database.store, loaded.agent, demoPrincipal.id) : [];
+    await database.store.savePrincipal(demoApprover, 'keel-demo-setup');
     payments = await startExamplePayments(chaos ? chaosFaults : {});
     restorePaymentsUrl = usePaymentsUrl(payments.url);
     io.stdout.write(`Keel demo: ${samples.length} expense claims through agent 'expense-approval', ${concurrency} at a time\n`);
@@ -117,6 +122,7 @@ async function runDemo(claimCount: number, chaos: boolean, choice: DatabaseChoic
       model: models.describe(loaded),
       databaseFlag: database.flag,
       sampleInput: sampleInputPath(io.cwd),
+      approvals: { pending: await keel.approvals({ limit: samples.length }), approver: demoApprover.id },
     });
     io.stdout.write(report.text);
     return report.ok ? ExitCode.ok : ExitCode.workflowFailed;

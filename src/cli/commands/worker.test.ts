@@ -46,10 +46,23 @@ describe('keel worker --once with the expense-approval example', () => {
 
     const result = await cli.run(['worker', '--once', '--concurrency', '2', '--db', cli.db]);
     expect(result.code, result.err).toBe(0);
+    // Payments the finance group must approve wait; the rest finish.
+    const held = samples.filter((sample) => sample.needsApproval).length;
+    expect(held).toBeGreaterThan(0);
     const lines = result.out.trimEnd().split('\n');
-    expect(lines.filter((line) => line.startsWith('completed  wf_'))).toHaveLength(samples.length);
-    expect(lines.at(-1)).toBe(`worker: nothing left to run; ran ${samples.length} workflows (${samples.length} completed).`);
+    expect(lines.filter((line) => line.startsWith('completed  wf_'))).toHaveLength(samples.length - held);
+    expect(lines.filter((line) => /^waiting +wf_\w+ .* waiting for approval$/.test(line))).toHaveLength(held);
+    expect(lines.at(-1)).toBe(`worker: nothing left to run; ran ${samples.length} workflows (${samples.length - held} completed, ${held} waiting).`);
     expect(result.err).toContain("worker: agent 'expense-approval' (builtin:expense-approval): model: scripted");
+
+    // Finance approves them; the next worker pays them.
+    expect((await cli.run(['principals', 'add', 'fiona@finance', '--role', 'finance', '--by', 'ops', '--db', cli.db])).code).toBe(0);
+    const requests = JSON.parse((await cli.run(['approvals', '--json', '--db', cli.db])).out) as { id: string }[];
+    expect(requests).toHaveLength(held);
+    for (const request of requests) expect((await cli.run(['approve', request.id, '--by', 'fiona@finance', '--db', cli.db])).code).toBe(0);
+    const second = await cli.run(['worker', '--once', '--concurrency', '2', '--db', cli.db]);
+    expect(second.code, second.err).toBe(0);
+    expect(second.out.trimEnd().split('\n').at(-1)).toBe(`worker: nothing left to run; ran ${held} workflows (${held} completed).`);
 
     for (const [index, id] of ids.entries()) expect((await inspect(id)).outcome).toBe(samples[index]!.expected);
     expect(payments.ledger().map((payment) => payment.claimId).sort()).toEqual(

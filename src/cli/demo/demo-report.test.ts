@@ -75,6 +75,32 @@ describe('demoReport', () => {
     expect(result.text).toContain('1 of 2 claims did not end as expected');
   });
 
+  it('expects a held claim to wait for approval, and prints how to decide the waiting ones as the suggested approver', () => {
+    const heldSample = { ...sample('C-5', 'clean', 'paid'), needsApproval: true };
+    const held: DemoResult = { sample: heldSample, workflow: workflow('wf_5', { status: 'waiting', waitingFor: 'approval', state: 'payment', outcome: null, step: 2 }) };
+    expect(verdictOf(held.sample, held.workflow).ok).toBe(true);
+    // Paid without a person, a held claim did not end as its policy says.
+    expect(verdictOf(heldSample, workflow('wf_6', {})).text).toBe("MISMATCH: expected waiting for approval, got 'paid'");
+    expect(verdictOf(paidClean.sample, held.workflow).text).toBe("MISMATCH: expected 'paid', got waiting for approval");
+
+    const result = demoReport({
+      results: [paidClean, held],
+      payments: [{ claimId: 'C-1' }],
+      elapsedMs: 10,
+      model: 'scripted',
+      databaseFlag: ' --db demo.db',
+      approvals: { pending: [{ id: 'apr_1', workflowId: 'wf_5' }], approver: 'fiona@finance' },
+    });
+    expect(result.ok).toBe(true);
+    expect(result.text).toMatch(/ outcomes +1 paid, 0 rejected, 1 waiting for approval/);
+    expect(result.text).toContain("1 claim waits for the finance group's approval; fiona@finance (role finance) may decide it:\n");
+    expect(result.text).toContain('  keel approvals --db demo.db\n');
+    expect(result.text).toContain('  keel approve apr_1 --by fiona@finance --db demo.db\n');
+    expect(result.text).toContain('  keel resume wf_5 --db demo.db\n');
+    expect(result.text).toContain("  keel reject apr_1 --by fiona@finance --reason 'not pre-approved' --db demo.db\n");
+    expect(report([paidClean], [{ claimId: 'C-1' }]).text).not.toContain('keel approve');
+  });
+
   it('fails on a claim paid twice, or a paid claim the ledger does not hold', () => {
     const twice = report([paidClean], [{ claimId: 'C-1' }, { claimId: 'C-1' }]);
     expect(twice.ok).toBe(false);

@@ -1,5 +1,6 @@
 // The demo's verdict: every claim's outcome against what the sample expects, the payments in the
-// service's ledger against the paid claims (exactly once each), a summary, and what to try next.
+// service's ledger against the paid claims (exactly once each), a summary, and what to try next:
+// among it, how to decide the claims left waiting for the finance group's approval.
 
 import type { WorkflowRecord } from '../../store/types.js';
 import { formatFields, formatTable } from '../format/table.js';
@@ -11,6 +12,8 @@ export interface SampleClaimLike {
   input: { claimId: string; document: string };
   kind: string;
   expected: 'paid' | 'rejected';
+  /** The agent's approval policy holds its payment for a person: the demo leaves it waiting. */
+  needsApproval?: boolean;
 }
 
 export interface DemoResult {
@@ -24,9 +27,26 @@ export interface Verdict {
 }
 
 export function verdictOf(sample: SampleClaimLike, workflow: WorkflowRecord): Verdict {
-  if (workflow.status === 'completed' && workflow.outcome === sample.expected) return { ok: true, text: 'as expected' };
-  const got = workflow.status === 'completed' ? `'${workflow.outcome}'` : `${workflow.status}${workflow.failure ? ` (${workflow.failure.code})` : ''}`;
-  return { ok: false, text: `MISMATCH: expected '${sample.expected}', got ${got}` };
+  if (sample.needsApproval) {
+    if (isWaitingForApproval(workflow)) return { ok: true, text: 'as expected' };
+  } else if (workflow.status === 'completed' && workflow.outcome === sample.expected) {
+    return { ok: true, text: 'as expected' };
+  }
+  const got =
+    workflow.status === 'completed'
+      ? `'${workflow.outcome}'`
+      : `${workflow.status}${workflow.waitingFor ? ` for ${workflow.waitingFor}` : ''}${workflow.failure ? ` (${workflow.failure.code})` : ''}`;
+  return { ok: false, text: `MISMATCH: expected ${sample.needsApproval ? 'waiting for approval' : `'${sample.expected}'`}, got ${got}` };
+}
+
+function isWaitingForApproval(workflow: WorkflowRecord): boolean {
+  return workflow.status === 'waiting' && workflow.waitingFor === 'approval';
+}
+
+/** A request left pending by the demo, and who may decide it. */
+export interface DemoApproval {
+  id: string;
+  workflowId: string;
 }
 
 export interface DemoReportInput {
@@ -40,6 +60,8 @@ export interface DemoReportInput {
   sampleInput?: string;
   /** keel demo --chaos: the faults injected and what the runner did about them. */
   chaos?: ChaosCounts;
+  /** The approval requests left pending, and a principal who may decide them (not the requester). */
+  approvals?: { pending: readonly DemoApproval[]; approver: string };
 }
 
 export interface DemoReport {
@@ -54,6 +76,7 @@ export function demoReport(input: DemoReportInput): DemoReport {
   const completed = count((result) => result.workflow.status === 'completed');
   const failed = count((result) => result.workflow.status === 'failed');
   const waiting = count((result) => result.workflow.status === 'waiting');
+  const waitingForApproval = count((result) => isWaitingForApproval(result.workflow));
   const paid = results.filter((result) => result.workflow.outcome === 'paid');
   const rejected = count((result) => result.workflow.outcome === 'rejected');
   const mismatches = results.filter((result) => !verdictOf(result.sample, result.workflow).ok);
@@ -65,7 +88,7 @@ export function demoReport(input: DemoReportInput): DemoReport {
   lines.push(
     formatFields([
       ['workflows', `${results.length}: ${completed} completed, ${failed} failed, ${waiting} waiting${others > 0 ? `, ${others} other` : ''}`],
-      ['outcomes', `${paid.length} paid, ${rejected} rejected`],
+      ['outcomes', `${paid.length} paid, ${rejected} rejected, ${waitingForApproval} waiting for approval`],
       ['as expected', `${results.length - mismatches.length} of ${results.length}`],
       ['steps', `${steps} in total`],
       ['payments', `${input.payments.length} made (payments service ledger)${paymentProblems.length === 0 ? ', exactly one per paid claim' : ''}`],
@@ -90,6 +113,7 @@ export function demoReport(input: DemoReportInput): DemoReport {
       ? `\nAll ${results.length} claims ended as expected.\n`
       : `\n${mismatches.length} of ${results.length} claims did not end as expected${paymentProblems.length > 0 ? ', and the payments do not match the paid claims' : ''} (MISMATCH lines above).\n`,
   );
+  lines.push(decideCommands(input));
   lines.push(nextCommands(input));
   return { text: lines.join(''), ok };
 }
@@ -127,6 +151,25 @@ function checkPayments(paid: readonly DemoResult[], payments: readonly { claimId
     if (!paidClaims.has(claimId)) problems.push(`the ledger holds a payment for claim ${claimId}, which did not end 'paid'`);
   }
   return problems;
+}
+
+/** How to decide the claims the finance group's approval holds: they stay waiting until someone does. */
+function decideCommands(input: DemoReportInput): string {
+  const pending = input.approvals?.pending ?? [];
+  if (pending.length === 0 || !input.approvals) return '';
+  const { approver } = input.approvals;
+  const flag = input.databaseFlag;
+  const [first, second] = pending;
+  const commands: [string, string][] = [
+    [`keel approvals${flag}`, 'the requests, with why each payment waits'],
+    [`keel approve ${first!.id} --by ${approver}${flag}`, `approve one (workflow ${first!.workflowId})`],
+    [`keel resume ${first!.workflowId}${flag}`, 'then pay it here (or let a running `keel worker` take it up)'],
+    [`keel reject ${(second ?? first)!.id} --by ${approver} --reason 'not pre-approved'${flag}`, 'or reject one: the clerk rejects the claim with your reason'],
+  ];
+  return (
+    `\n${plural(pending.length, 'claim')} ${pending.length === 1 ? 'waits' : 'wait'} for the finance group's approval; ${approver} (role finance) may decide ${pending.length === 1 ? 'it' : 'them'}:\n` +
+    commands.map(([command, why]) => `  # ${why}\n  ${command}\n`).join('')
+  );
 }
 
 function nextCommands(input: DemoReportInput): string {
