@@ -23,7 +23,8 @@ import type { AttemptResult, ToolRunner } from '../tools/tool-runner.js';
 import type { AnyTool, ToolContext, ToolFallback } from '../tools/tool.js';
 import { timeOfDay } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { auditFromJournal, type AuditSource } from '../audit/from-journal.js';
+import { auditFromRedactedJournal } from '../audit/from-journal.js';
+import type { NewAuditEntry } from '../audit/audit-entry.js';
 import type { CallVerdict, WorkflowGuard } from '../security/call-guard.js';
 import type { Security } from '../security/security.js';
 import { approvalRejectedClass, approvalVerdict, approvalWait, type ApprovalVerdict } from '../approval/approval-gate.js';
@@ -240,10 +241,9 @@ class WorkflowRun {
     await this.environment.store.commit({
       workflowId: this.id,
       leaseOwner: this.environment.workerId,
-      journal,
+      ...this.recorded(journal),
       context: changes,
       workflow: { agentVersion: this.agent.versionId, state: after.state },
-      audit: auditFromJournal(journal, this.auditSource()),
     });
     this.state = after.state;
     return true;
@@ -363,10 +363,9 @@ class WorkflowRun {
       await this.environment.store.commit({
         workflowId: this.id,
         leaseOwner: this.environment.workerId,
-        journal: this.redacted(journal),
+        ...this.recorded(journal),
         workflow: { status: 'waiting', waitingFor: approvalWait, wakeAt: verdict.expiresAt, releaseLease: true },
         approval: verdict.create ? { create: this.redacted(verdict.create) } : verdict.escalate ? { escalate: verdict.escalate } : undefined,
-        audit: auditFromJournal(journal, this.auditSource()),
       });
       if (verdict.expiresAt !== null) this.environment.onEvent?.({ type: 'workflow-parked', workflowId: this.id, step: this.step, waitingFor: approvalWait, wakeAt: verdict.expiresAt });
       this.logger.info({ step: this.step, waitingFor: approvalWait }, verdict.message);
@@ -378,10 +377,9 @@ class WorkflowRun {
       workflowId: this.id,
       leaseOwner: this.environment.workerId,
       leaseMs: this.environment.leaseMs,
-      journal: this.redacted(journal),
+      ...this.recorded(journal),
       workflow: { step: this.step + 1 },
       approval: verdict.expire ? { expire: verdict.expire } : undefined,
-      audit: auditFromJournal(journal, this.auditSource()),
     });
     if (verdict.expire) this.notify('approval-decided', verdict.expire);
     this.history.push({ type: 'tool-error', step: this.step, tool: tool.name, args, errorClass: approvalRejectedClass, message: verdict.observation });
@@ -856,13 +854,15 @@ class WorkflowRun {
   private async park(waitingFor: string, failure: { code: string; message: string }, before: NewJournalEntry[] = []): Promise<void> {
     const record: FailureRecord = { ...failure, state: this.state, step: this.step, at: this.environment.now() };
     const parked: NewJournalEntry = { step: this.step, kind: JournalKind.workflowParked, name: waitingFor, status: 'waiting', data: record };
+    const principals = this.recorded(before);
+    // Keel parks it on its own account (review, version mismatch, permissions): not an act of the principal.
+    const keels = this.recorded([parked], `keel:${this.environment.workerId}`);
     await this.environment.store.commit({
       workflowId: this.id,
       leaseOwner: this.environment.workerId,
-      journal: this.redacted([...before, parked]),
+      journal: [...principals.journal, ...keels.journal],
       workflow: { status: 'waiting', waitingFor, failure: this.redacted(record), releaseLease: true },
-      // Keel parks it on its own account (review, version mismatch, permissions): not an act of the principal.
-      audit: [...auditFromJournal(before, this.auditSource()), ...auditFromJournal([parked], { ...this.auditSource(), actor: `keel:${this.environment.workerId}` })],
+      audit: [...principals.audit, ...keels.audit],
     });
     this.metrics?.observe([...before, parked]);
     this.logger.warn({ step: this.step, waitingFor }, this.environment.runner.redactor.redactText(failure.message));
@@ -879,10 +879,9 @@ class WorkflowRun {
       workflowId: this.id,
       leaseOwner: this.environment.workerId,
       leaseMs: this.environment.leaseMs,
-      journal: this.redacted(journal),
+      ...this.recorded(journal),
       context: withContext ? this.context.changes() : undefined,
       workflow: workflow?.failure ? { ...workflow, failure: this.redacted(workflow.failure) } : workflow,
-      audit: auditFromJournal(journal, this.auditSource()),
     });
     this.metrics?.observe(journal);
     this.environment.costBreaker?.observe(journal);
@@ -897,10 +896,16 @@ class WorkflowRun {
     return this.environment.runner.redactor.redact(value) as T;
   }
 
-  /** The agent acts for the workflow's principal: its steps are audited under the principal's id. */
-  private auditSource(): AuditSource {
-    return { workflowId: this.id, actor: this.record.principal.id, workerId: this.environment.workerId, redactor: this.environment.runner.redactor };
+  /**
+   * What a commit stores of these entries: the journal, redacted once, and the audit entries
+   * mapped from that redacted journal. The agent acts for the workflow's principal: its steps are
+   * audited under the principal's id unless another actor is named.
+   */
+  private recorded(journal: NewJournalEntry[], actor = this.record.principal.id): { journal: NewJournalEntry[]; audit: NewAuditEntry[] } {
+    const stored = this.redacted(journal);
+    return { journal: stored, audit: auditFromRedactedJournal(stored, { workflowId: this.id, actor, workerId: this.environment.workerId }) };
   }
+
 
   private decisionEntry(decision: DecisionRecord): NewJournalEntry {
     return {

@@ -29,18 +29,30 @@ type Fields = Record<string, unknown>;
 type Mapped = Omit<NewAuditEntry, 'data'> & { data: Fields };
 
 export function auditFromJournal(journal: readonly NewJournalEntry[], source: AuditSource): NewAuditEntry[] {
+  // One redaction pass for the whole commit: the redactor builds its secret pattern per call.
+  return mapJournal(journal, source, (data) => source.redactor.redact(data) as Fields[]);
+}
+
+/**
+ * The same for a journal already passed through the redactor, as the step loop stores it: its
+ * entries' data is not redacted a second time (the mapping only picks and renames fields).
+ */
+export function auditFromRedactedJournal(journal: readonly NewJournalEntry[], source: Omit<AuditSource, 'redactor'>): NewAuditEntry[] {
+  return mapJournal(journal, source, (data) => data);
+}
+
+function mapJournal(journal: readonly NewJournalEntry[], source: Omit<AuditSource, 'redactor'>, redact: (data: Fields[]) => Fields[]): NewAuditEntry[] {
   const mapped: Mapped[] = [];
   for (const entry of journal) {
     const audit = fromEntry(entry, source);
     if (audit) mapped.push(audit);
   }
   if (mapped.length === 0) return mapped;
-  // One redaction pass for the whole commit: the redactor builds its secret pattern per call.
-  const redacted = source.redactor.redact(mapped.map((entry) => entry.data)) as Fields[];
+  const redacted = redact(mapped.map((entry) => entry.data));
   return mapped.map((entry, index) => ({ ...entry, data: summariseResult(redacted[index]!) }));
 }
 
-function fromEntry(entry: NewJournalEntry, source: AuditSource): Mapped | undefined {
+function fromEntry(entry: NewJournalEntry, source: Omit<AuditSource, 'redactor'>): Mapped | undefined {
   const data = (typeof entry.data === 'object' && entry.data !== null ? entry.data : {}) as Fields;
   const base = { actor: source.actor, workflowId: source.workflowId, step: entry.step };
   const keel = source.workerId ? `keel:${source.workerId}` : source.actor;
