@@ -129,15 +129,22 @@ describe('npm run bench --quick', () => {
     ]);
     expect(result.targets.map((target) => target.unit)).toEqual(['ratio', 'ratio', 'ratio', 'ratio', 'ratio', 'microseconds']);
     for (const target of result.targets) {
-      expectPositive(target.figure);
-      expect(target.met).toBe(target.figure <= target.limit);
+      expect(Number.isFinite(target.figure)).toBe(true);
+      // A quick run on a loaded machine can measure a cost at or below zero; it then gets no verdict.
+      if (target.figure > 0) {
+        expect(target.inconclusive).toBeUndefined();
+        expect(target.met).toBe(target.figure <= target.limit);
+      } else {
+        expect(target.inconclusive).toMatch(/noise/);
+        expect(target.met).toBe(false);
+      }
     }
   });
 
   it('prints every row with what it measures, and survives a JSON round trip', () => {
     const report = formatReport(result);
     for (const row of [...result.s1!.rows, ...result.s2!.rows, ...result.s3!.rows, ...result.runner!.rows]) expect(report).toContain(`${row.label}: ${row.measures}`);
-    expect(report.match(/\[(met|NOT met)\]/g)).toHaveLength(result.targets.length);
+    expect(report.match(/\[(met|NOT met|no verdict)\]/g)).toHaveLength(result.targets.length);
     expect(JSON.parse(JSON.stringify(result))).toEqual(result);
     expect(progress.length).toBeGreaterThan(0);
   });

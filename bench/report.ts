@@ -174,7 +174,7 @@ function formatTelemetry(telemetry: TelemetryOverheadResult): string[] {
   ]);
 }
 
-function formatTargets(targets: Target[]): string[] {
+export function formatTargets(targets: Target[]): string[] {
   const figure = (target: Target) =>
     target.unit === 'microseconds'
       ? `${us(target.figure)} µs (limit ${target.limit} µs)`
@@ -183,7 +183,11 @@ function formatTargets(targets: Target[]): string[] {
         : target.unit === 'share'
           ? `${percent(target.figure)} (limit ${percent(target.limit)})`
           : `${times(target.figure)} (limit ${target.limit}x)`;
-  return ['Targets (reported, never asserted)', ...targets.map((target) => `  ${target.met ? '[met]    ' : '[NOT met]'} ${target.name}: ${figure(target)}`)];
+  const verdict = (target: Target) => (target.inconclusive ? '[no verdict]' : target.met ? '[met]    ' : '[NOT met]');
+  return [
+    'Targets (reported, never asserted)',
+    ...targets.map((target) => `  ${verdict(target)} ${target.name}: ${figure(target)}${target.inconclusive ? `; ${target.inconclusive}` : ''}`),
+  ];
 }
 
 function uniqueMeasures(rows: StepRow[]): string[] {

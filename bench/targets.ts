@@ -17,6 +17,13 @@ export interface Target {
   /** What the figure and limit count: a ratio of two measurements, or microseconds. */
   unit: TargetUnit;
   met: boolean;
+  /**
+   * Why this run cannot judge the target, when it cannot: every figure here is a cost, so one
+   * at or below zero means the difference it rests on was smaller than the run's noise (the
+   * runner's overhead is the runner's mean minus a direct call's, measured apart). Such a target
+   * is never reported met.
+   */
+  inconclusive?: string;
 }
 
 /** `share` is a fraction of another measurement, printed as a percentage. */
@@ -59,5 +66,15 @@ export function evaluateTargets(result: { s1?: S1Result; s2?: S2Result; runner?:
 }
 
 function target(name: string, figure: number, limit: number, unit: TargetUnit = 'ratio'): Target {
+  if (!Number.isFinite(figure) || figure <= 0) {
+    return {
+      name,
+      figure,
+      limit,
+      unit,
+      met: false,
+      inconclusive: 'the cost came out at or below zero, so the noise in this run was larger than the difference measured; run the bench again on a quiet machine, without --quick',
+    };
+  }
   return { name, figure, limit, unit, met: figure <= limit };
 }
