@@ -43,6 +43,14 @@ describe('priceTable', () => {
     expect(table.costOf({ provider: 'openai.chat', model: 'gpt-4o-mini' })).toBeUndefined();
   });
 
+  it('remembers a model it has no price for by provider and model, so the same model id elsewhere is still priced', () => {
+    const table = priceTable();
+    const usage = { inputTokens: 1_000_000, outputTokens: 0 };
+    for (let call = 0; call < 3; call++) expect(table.costOf({ provider: 'acme.chat', model: 'gpt-4o-mini', usage })).toBeUndefined();
+    expect(table.costOf({ provider: 'openai.chat', model: 'gpt-4o-mini', usage })!.usd).toBeCloseTo(gpt4oMini.input, 12);
+    expect(table.costOf({ provider: 'acme.chat', model: 'gpt-4o-mini', usage })).toBeUndefined();
+  });
+
   it('makes no network call: the bundled data is all it uses', () => {
     const fetch = vi.spyOn(globalThis, 'fetch');
     priceTable().costOf({ provider: 'anthropic.messages', model: 'claude-sonnet-4-5', usage: { inputTokens: 1000, outputTokens: 100 } });

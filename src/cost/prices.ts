@@ -13,6 +13,9 @@ import type { ModelUsage } from '../model/decision.js';
 /** The package version whose bundled data prices calls; a test checks it against the installed package. */
 export const genaiPricesVersion = '0.1.8';
 
+/** Model ids come from provider answers, so the memory of unpriced ones is bounded. */
+const maxUnpricedModels = 256;
+
 /** A per-model price in USD per million tokens (the unit providers publish). */
 export interface ModelPriceOverride {
   inputPerMTok: number;
@@ -55,12 +58,18 @@ export function priceTable(options: PriceOptions = {}): PriceTable {
     const key = family && `${family}/${model}` in overrides ? `${family}/${model}` : model in overrides ? model : undefined;
     return key === undefined ? undefined : [key, overrides[key]!];
   };
+  // Models the bundled data does not know, so that a step of an unpriced model (a local server,
+  // the scripted model) does not search the whole table again. Matching a model does not depend on
+  // the time of the call (only picking its price does) and the data never changes at run time.
+  const unpriced = new Set<string>();
   const table: PriceTable = {
     costOf({ provider, model, usage, at }) {
       if (!model || !usage) return undefined;
       const override = overrideFor(provider, model);
       if (override) return costFromOverride(override[0], override[1], usage);
       const family = providerFamily(provider);
+      const key = `${family ?? ''}/${model}`;
+      if (unpriced.has(key)) return undefined;
       const priced = calcPrice(
         {
           input_tokens: usage.inputTokens,
@@ -71,7 +80,10 @@ export function priceTable(options: PriceOptions = {}): PriceTable {
         model,
         { ...(family ? { providerId: family } : {}), ...(at ? { timestamp: at } : {}) },
       );
-      if (!priced) return undefined;
+      if (!priced) {
+        if (unpriced.size < maxUnpricedModels) unpriced.add(key);
+        return undefined;
+      }
       return {
         usd: priced.total_price,
         inputUsd: priced.input_price,
