@@ -83,7 +83,7 @@ export interface StartOptions {
 }
 
 export interface ResumeOptions {
-  /** Who resumes it (recorded in the journal and as the audit's actor; default 'operator'). Resuming a workflow parked for re-authorisation or approval is that person's decision. */
+  /** Who resumes it (recorded in the journal and as the audit's actor; default 'operator'). Resuming a workflow parked for re-authorisation is that person's decision. */
   by?: string;
 }
 

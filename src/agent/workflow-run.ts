@@ -25,7 +25,7 @@ import { timeOfDay } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { auditFromRedactedJournal } from '../audit/from-journal.js';
 import type { NewAuditEntry } from '../audit/audit-entry.js';
-import type { CallVerdict, WorkflowGuard } from '../security/call-guard.js';
+import type { CallVerdict, UntrustedArguments, WorkflowGuard } from '../security/call-guard.js';
 import type { Security } from '../security/security.js';
 import { approvalRejectedClass, approvalVerdict, approvalWait, type ApprovalVerdict } from '../approval/approval-gate.js';
 import type { ApprovalNotification, ApprovalNotifier } from '../approval/notifier.js';
@@ -295,11 +295,12 @@ class WorkflowRun {
     // The permission gate (docs/security.md), before anything runs and on every run of the step: a
     // grant revoked while the workflow waited stops the call. A call that completed before a crash
     // is not asked again; it happened, and only its result is left to record.
+    let needsApproval: UntrustedArguments | undefined;
     if (this.environment.security && !resumed.completed) {
-      this.workflowGuard ??= this.environment.security.guard(this.record, this.agent);
-      const verdict = await this.workflowGuard.check({ tool: gate.tool, args: gate.args, step: this.step, history: this.history });
+      const verdict = await this.checkPermission(gate.tool, gate.args);
       journal.push(...verdict.journal);
       if (verdict.outcome !== 'permit') return this.stopForPermission(decision, verdict, journal);
+      needsApproval = verdict.needsApproval;
     }
     if (fresh && gate.tool.sideEffect) {
       journal.push({ step: this.step, kind: JournalKind.checkpointSaved, data: { state: this.state, contextBytes: this.context.bytes } });
@@ -308,9 +309,15 @@ class WorkflowRun {
     // run of the step but a completed one, so a rejected action never runs on any path.
     let args = gate.args;
     if (!resumed.completed) {
-      const approval = await this.approvalGate(decision, gate.tool, gate.args, journal, fresh);
+      const approval = await this.approvalGate(decision, gate.tool, gate.args, journal, fresh, needsApproval);
       if (approval === 'stop' || approval === 'continue') return approval;
       args = approval.run;
+      // Arguments an approver changed are a person's, but still only run within the grants.
+      if (approval.changed && this.environment.security) {
+        const verdict = await this.checkPermission(gate.tool, args, true);
+        journal.push(...verdict.journal);
+        if (verdict.outcome !== 'permit') return this.stopForPermission({ ...decision, args }, verdict, journal);
+      }
     }
     // A read-only call's decision need only survive a process crash: after a power cut the step
     // is decided again, which repeats no side effect. A side effect's decision is fully durable.
@@ -318,8 +325,20 @@ class WorkflowRun {
     return this.tracedAct(gate.tool, args, resumed);
   }
 
+  private checkPermission(tool: AnyTool, args: unknown, fromPerson = false): Promise<CallVerdict> {
+    this.workflowGuard ??= this.environment.security!.guard(this.record, this.agent);
+    return this.workflowGuard.check({ tool, args, step: this.step, history: this.history, fromPerson });
+  }
+
   /** Runs the approval gate: the arguments to run with, or the step parked for a person, or the rejection handed to the decider. */
-  private async approvalGate(decision: DecisionRecord, tool: AnyTool, args: unknown, journal: NewJournalEntry[], fresh: boolean): Promise<{ run: unknown } | StepOutcome> {
+  private async approvalGate(
+    decision: DecisionRecord,
+    tool: AnyTool,
+    args: unknown,
+    journal: NewJournalEntry[],
+    fresh: boolean,
+    required?: UntrustedArguments,
+  ): Promise<{ run: unknown; changed: boolean } | StepOutcome> {
     const verdict = await approvalVerdict({
       store: this.environment.store,
       now: this.environment.now(),
@@ -331,8 +350,9 @@ class WorkflowRun {
       tool,
       args,
       fresh,
+      required,
     });
-    if (verdict.kind === 'run') return { run: verdict.args };
+    if (verdict.kind === 'run') return { run: verdict.args, changed: verdict.request?.modifiedArgs !== undefined };
     const before = journal.length;
     journal.push(...verdict.journal);
     try {
@@ -341,7 +361,7 @@ class WorkflowRun {
       // A person decided while this worker expired or escalated the request: their decision stands.
       if (!KeelError.isInstance(error) || error.code !== 'APPROVAL_DECIDED') throw error;
       journal.length = before;
-      return this.approvalGate(decision, tool, args, journal, false);
+      return this.approvalGate(decision, tool, args, journal, false, required);
     }
   }
 

@@ -41,6 +41,11 @@ export interface ApprovalGateInput {
   args: unknown;
   /** The action was decided in this run of the step (not replayed from the journal). */
   fresh: boolean;
+  /**
+   * A reason from outside the agent's policy that the action needs a person, with what it found:
+   * the permission gate's finding that the arguments carry values only untrusted tool output named.
+   */
+  required?: { reason: string; values: unknown[] };
 }
 
 export async function approvalVerdict(input: ApprovalGateInput): Promise<ApprovalVerdict> {
@@ -49,7 +54,7 @@ export async function approvalVerdict(input: ApprovalGateInput): Promise<Approva
   // would have been committed with the step's decision, and a fresh decision means there was none.
   // A resumed step is always looked up, even if this worker's agent has no policy: a rejected
   // action must not run because a worker with another definition picked it up.
-  if (input.fresh && !input.agent.approval && !tool.requiresApproval) return { kind: 'run', args: input.args };
+  if (input.fresh && !input.agent.approval && !tool.requiresApproval && !input.required) return { kind: 'run', args: input.args };
   const existing = await store.approvalForStep(workflow.id, step);
   if (existing) return verdictFor(existing, input);
   const reasons = evaluateApproval(input.agent.approval, {
@@ -60,6 +65,7 @@ export async function approvalVerdict(input: ApprovalGateInput): Promise<Approva
     agent: input.agent.name,
     state: input.state,
   });
+  if (input.required) reasons.push(input.required.reason);
   if (reasons.length === 0) return { kind: 'run', args: input.args };
   const policy = input.agent.approval;
   const expiresAt = policy?.expiresAfterMs === undefined ? null : input.now + policy.expiresAfterMs;
@@ -95,6 +101,7 @@ export async function approvalVerdict(input: ApprovalGateInput): Promise<Approva
         approvers: create.approvers,
         expiresAt,
         message,
+        ...(input.required ? { untrustedValues: input.required.values } : {}),
       },
     },
   ];

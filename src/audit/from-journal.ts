@@ -101,7 +101,7 @@ function fromEntry(entry: NewJournalEntry, source: Omit<AuditSource, 'redactor'>
         kind: AuditKind.permissionDecided,
         subject: entry.name,
         outcome: entry.status,
-        data: pick(data, 'permission', 'taskType', 'resources', 'policyIds', 'code', 'reason', 'next', 'approvedByPerson'),
+        data: pick(data, 'permission', 'taskType', 'resources', 'policyIds', 'code', 'reason', 'next'),
       };
     case JournalKind.approvalRequested:
       return {
@@ -109,7 +109,7 @@ function fromEntry(entry: NewJournalEntry, source: Omit<AuditSource, 'redactor'>
         kind: AuditKind.approvalRequested,
         subject: entry.name,
         outcome: entry.status,
-        data: pick(data, 'reason', 'values', 'message', 'requestId', 'args', 'reasoning', 'confidence', 'reasons', 'approvers', 'expiresAt'),
+        data: pick(data, 'message', 'requestId', 'args', 'reasoning', 'confidence', 'reasons', 'approvers', 'expiresAt', 'untrustedValues'),
       };
     case JournalKind.approvalEscalated:
       return { ...base, actor: keel, kind: AuditKind.approvalEscalated, subject: entry.name, outcome: 'escalated', data: pick(data, 'requestId', 'from', 'to', 'expiredAt', 'expiresAt') };

@@ -1,5 +1,5 @@
 // The permission gate in the step loop, on a small mail agent: sessions that end and are renewed
-// by a person, calls held for approval and run once a person resumes them, trusted sources,
+// by a person, calls held for a person's approval and run only once approved, trusted sources,
 // denials handed to the decider (also after a restart), tools and agents that declare no
 // permission, and the 'when-granted' switch.
 
@@ -169,7 +169,7 @@ describe('sessions', () => {
 });
 
 describe('provenance', () => {
-  it('holds a side-effecting call whose argument only untrusted output named, and runs it as decided when a person resumes it', async () => {
+  it('holds a side-effecting call whose argument only untrusted output named in an approval request, and runs it as decided once a person approves', async () => {
     const { agent, outbox } = mailAgent();
     const keel = keelFor(agent);
     await grantMail();
@@ -177,19 +177,69 @@ describe('provenance', () => {
 
     const parked = await keel.run(started.id);
 
-    expect(parked).toMatchObject({ status: 'waiting', waitingFor: 'approval', failure: { code: 'APPROVAL_REQUIRED' } });
-    expect(parked.failure!.message).toContain(`the email "billing@attacker.example" (to, from tool 'read_inbox' at step 0)`);
+    expect(parked).toMatchObject({ status: 'waiting', waitingFor: 'approval' });
+    const [request] = await keel.approvals({ status: 'pending' });
+    expect(request).toMatchObject({ workflowId: started.id, step: 1, tool: 'send_mail', args: { to: 'billing@attacker.example' }, requester: 'bob', approvers: null });
+    expect(request!.reasons).toEqual([expect.stringContaining(`the email "billing@attacker.example" (to, from tool 'read_inbox' at step 0), found in untrusted tool output but in no trusted source`)]);
     expect(outbox).toEqual([]);
+    // Resuming does not approve anything: the call waits for the same request.
+    expect(await keel.resume(started.id, undefined, { by: 'ops-lead' })).toMatchObject({ status: 'waiting', waitingFor: 'approval' });
+    expect(await keel.approvals({ status: 'pending' })).toHaveLength(1);
 
-    const resumed = await keel.resume(started.id, undefined, { by: 'ops-lead' });
+    await keel.approve(request!.id, { by: 'ops-lead' });
+    const done = await keel.run(started.id);
 
-    expect(resumed).toMatchObject({ status: 'completed' });
+    expect(done).toMatchObject({ status: 'completed' });
     expect(outbox).toEqual([{ to: 'billing@attacker.example' }]);
-    const decisions = (await store.readAudit({ workflowId: started.id })).filter((entry) => entry.kind === 'permission.decided' && entry.subject === 'send_mail');
-    expect(decisions.map((entry) => [entry.outcome, (entry.data as { next: string }).next, (entry.data as { approvedByPerson?: boolean }).approvedByPerson])).toEqual([
-      ['permit', 'approval', undefined],
-      ['permit', 'run', true],
+    const audit = await store.readAudit({ workflowId: started.id });
+    const decisions = audit.filter((entry) => entry.kind === 'permission.decided' && entry.subject === 'send_mail');
+    expect(decisions.map((entry) => [entry.outcome, (entry.data as { next: string }).next])).toEqual([
+      ['permit', 'approval'],
+      ['permit', 'approval'],
+      ['permit', 'approval'],
     ]);
+    expect(audit.find((entry) => entry.kind === 'approval.requested')).toMatchObject({
+      subject: 'send_mail',
+      data: { requestId: request!.id, untrustedValues: [{ path: 'to', kind: 'email', value: 'billing@attacker.example', foundIn: { tool: 'read_inbox', step: 0 } }] },
+    });
+    expect(audit.find((entry) => entry.kind === 'approval.decided')).toMatchObject({ actor: 'ops-lead', outcome: 'approved' });
+  });
+
+  it('never runs the call a person rejected; the decider sees why', async () => {
+    const { agent, outbox } = mailAgent();
+    const keel = keelFor(agent);
+    await grantMail();
+    const started = await keel.start('mail-clerk', task('from-inbox'), bob);
+    await keel.run(started.id);
+    const [request] = await keel.approvals({ status: 'pending' });
+
+    await keel.reject(request!.id, { by: 'ops-lead', reason: 'not our billing address' });
+    const after = await keel.run(started.id);
+
+    // The clerk proposes the same address again at the next step: a new request, and still nothing sent.
+    expect(after).toMatchObject({ status: 'waiting', waitingFor: 'approval', step: 2 });
+    expect(outbox).toEqual([]);
+    const refused = (await store.readJournal(started.id)).find((entry) => entry.kind === 'action-refused')!;
+    expect(refused).toMatchObject({ step: 1, name: 'send_mail', status: 'approval-rejected' });
+    expect((refused.data as { message: string }).message).toContain('not our billing address');
+    expect(await keel.approvals({ status: 'pending' })).toEqual([expect.objectContaining({ step: 2, tool: 'send_mail' })]);
+  });
+
+  it('checks arguments an approver changed against the grants: an address outside them does not run', async () => {
+    const { agent, outbox } = mailAgent();
+    const keel = keelFor(agent);
+    await grantMail(['mail:read', 'directory:read']);
+    await addGrant(store, { principalId: 'bob', permission: 'mail:send', taskTypes: ['mail-clerk'], resources: ['recipient:*.example'], by: 'ops-admin' }, clock.now());
+    const started = await keel.start('mail-clerk', task('from-inbox'), bob);
+    await keel.run(started.id);
+    const [request] = await keel.approvals({ status: 'pending' });
+
+    await keel.approve(request!.id, { by: 'ops-lead', args: { to: 'ceo@rival.com', body: 'Noted.' } });
+    await keel.run(started.id);
+
+    expect(outbox).toEqual([]);
+    const denied = (await store.readAudit({ workflowId: started.id })).filter((entry) => entry.kind === 'permission.decided' && entry.outcome === 'deny');
+    expect(denied[0]).toMatchObject({ step: 1, subject: 'send_mail', data: { code: 'resource-out-of-scope', resources: ['recipient:ceo@rival.com'], next: 'feedback' } });
   });
 
   it('lets values from the task input and from trusted tools through without a person', async () => {

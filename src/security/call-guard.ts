@@ -5,9 +5,13 @@
 // output suggested? Its answer comes with the journal entries that record it; the step loop
 // commits them (and their audit entries) with the decision, or with the park or failure.
 //
+// A permitted call whose arguments carry such values is permitted only subject to a person's
+// approval: the verdict names the values, and the step loop's approval gate (src/approval) turns
+// them into a reason of an approval request, so the call runs only if a person approves it.
+//
 // It reads what it trusts from the store, never from what tools can touch: grants and the
 // principal's record fresh for every call (a revocation stops the next call), the task input as
-// stored, and the journal for when the session began and which calls a person approved.
+// stored, and the journal for when the session began.
 
 import type { Agent } from '../agent/define-agent.js';
 import type { Observation } from '../model/decision.js';
@@ -25,22 +29,32 @@ export interface GuardedCall {
   step: number;
   /** What the decider has seen so far: the tool outputs provenance looks in. */
   history: readonly Observation[];
+  /** The arguments are a person's (an approver changed them): they are checked against the grants, not for provenance. */
+  fromPerson?: boolean;
+}
+
+/** Why a permitted call still needs a person: values in its arguments only untrusted tool output named. */
+export interface UntrustedArguments {
+  /** The reason an approval request lists. */
+  reason: string;
+  values: UntrustedValue[];
 }
 
 export type CallVerdict =
-  | { outcome: 'permit'; journal: NewJournalEntry[] }
+  | { outcome: 'permit'; journal: NewJournalEntry[]; needsApproval?: UntrustedArguments }
   | { outcome: 'deny'; next: 'feedback' | 'fail'; message: string; journal: NewJournalEntry[] }
-  | { outcome: 'park'; waitingFor: 'reauthorization' | 'approval'; code: 'REAUTHORIZATION_REQUIRED' | 'APPROVAL_REQUIRED'; message: string; journal: NewJournalEntry[] };
+  | { outcome: 'park'; waitingFor: 'reauthorization'; code: 'REAUTHORIZATION_REQUIRED'; message: string; journal: NewJournalEntry[] };
 
 interface JournalFacts {
   /** When the current session began: the start, or the last time a person resumed the workflow from a park of this gate. */
   sessionStartedAt: number;
-  /** Steps whose call a person approved (resumed from 'approval'). */
-  approvedSteps: Set<number>;
 }
 
-/** Resumes from these waits were a person's decision about this workflow: they start a new session. */
-const personWaits = ['reauthorization', 'approval'];
+/**
+ * A resume from this wait is a person re-authorising the workflow: it starts a new session. An
+ * approval decides one action and does not extend the session.
+ */
+const reauthorizationWait = 'reauthorization';
 
 export class WorkflowGuard {
   /** Copied before any tool of this claim runs: tools receive the input and could change their copy. */
@@ -68,7 +82,7 @@ export class WorkflowGuard {
         `Workflow ${this.workflow.id} (agent '${this.agent.name}', principal '${this.workflow.principal.id}') acts on a session of ${describeMs(ttl)} that began at ${timeOfDay(facts.sessionStartedAt)} and has ended, ` +
         `so tool '${tool.name}' at step ${step} did not run. A person must re-authorise it: \`keel resume ${this.workflow.id} --by <your name>\` starts a new session and runs the call, re-checked against the grants as they are then.`;
       const decision = { outcome: 'deny' as const, code: DenialCode.sessionExpired, policyIds: [], reason: `the session that began at ${new Date(facts.sessionStartedAt).toISOString()} ended after ${describeMs(ttl)}` };
-      return { outcome: 'park', waitingFor: 'reauthorization', code: 'REAUTHORIZATION_REQUIRED', message, journal: [this.entry(call, decision, [], 'park', message)] };
+      return { outcome: 'park', waitingFor: reauthorizationWait, code: 'REAUTHORIZATION_REQUIRED', message, journal: [this.entry(call, decision, [], 'park', message)] };
     }
     const { decision, resources, permission } = await this.decide(call, now);
     if (decision.outcome === 'deny') {
@@ -78,27 +92,12 @@ export class WorkflowGuard {
     }
     // Only grants permit: the ids that decided a permit are grant ids.
     await this.security.noteUse(decision.policyIds, now);
-    const approved = facts.approvedSteps.has(step);
-    const suspicious = tool.sideEffect && !approved ? untrustedValues(call.args, await this.provenanceSources(call.history)) : [];
-    if (suspicious.length === 0) {
-      const permitted = this.entry(call, decision, resources, 'run');
-      if (approved && tool.sideEffect) (permitted.data as Record<string, unknown>).approvedByPerson = true;
-      return { outcome: 'permit', journal: [permitted] };
-    }
-    const message =
-      `Tool '${tool.name}' at step ${step} of workflow ${this.workflow.id} has a side effect, and its arguments carry ${describeFindings(suspicious)}, ` +
-      `found in untrusted tool output but in no trusted source (the task input, the principal's record, trusted tools' results). ` +
-      `It may have been injected, so the call waits for a person. If they are right, \`keel resume ${this.workflow.id} --by <your name>\` runs the call as decided; if not, leave it waiting or cancel it (Keel.cancel).`;
-    return {
-      outcome: 'park',
-      waitingFor: 'approval',
-      code: 'APPROVAL_REQUIRED',
-      message,
-      journal: [
-        this.entry(call, decision, resources, 'approval'),
-        { step, kind: JournalKind.approvalRequested, name: tool.name, status: 'waiting', data: { reason: 'untrusted-values', values: suspicious, message } },
-      ],
-    };
+    const suspicious = tool.sideEffect && !call.fromPerson ? untrustedValues(call.args, await this.provenanceSources(call.history)) : [];
+    if (suspicious.length === 0) return { outcome: 'permit', journal: [this.entry(call, decision, resources, call.fromPerson ? 'run-as-approved' : 'run')] };
+    const reason =
+      `its arguments carry ${describeFindings(suspicious)}, found in untrusted tool output but in no trusted source ` +
+      `(the task input, the principal's record, trusted tools' results), so they may have been injected`;
+    return { outcome: 'permit', journal: [this.entry(call, decision, resources, 'approval')], needsApproval: { reason, values: suspicious } };
   }
 
   private async decide(call: GuardedCall, now: number): Promise<{ decision: PermissionDecision; resources: string[]; permission: string | null }> {
@@ -203,13 +202,12 @@ export class WorkflowGuard {
 
   private async journalFacts(): Promise<JournalFacts> {
     if (this.facts) return this.facts;
-    const facts: JournalFacts = { sessionStartedAt: this.workflow.createdAt, approvedSteps: new Set() };
+    const facts: JournalFacts = { sessionStartedAt: this.workflow.createdAt };
     for (const entry of await this.security.store.readJournal(this.workflow.id)) {
       if (entry.kind !== JournalKind.workflowResumed) continue;
       const waitingFor = (entry.data as { waitingFor?: unknown } | null)?.waitingFor;
-      if (typeof waitingFor !== 'string' || !personWaits.includes(waitingFor)) continue;
+      if (waitingFor !== reauthorizationWait) continue;
       facts.sessionStartedAt = Math.max(facts.sessionStartedAt, entry.at);
-      if (waitingFor === 'approval') facts.approvedSteps.add(entry.step);
     }
     this.facts = facts;
     return facts;

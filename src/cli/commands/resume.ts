@@ -25,7 +25,7 @@ export function resumeCommand(context: CommandContext): Command {
     .description('put a waiting or failed workflow back to work (after a fix or a review) and run it')
     .argument('<id>', 'the workflow id (see keel list)')
     .option('--agent <agent>', 'where to load the agent from, when the workflow does not record it or its module moved')
-    .option('--by <name>', 'who resumes it, recorded in the audit log; resuming a workflow parked for re-authorisation or approval is that person\'s decision (default: operator)')
+    .option('--by <name>', 'who resumes it, recorded in the audit log; resuming a workflow parked for re-authorisation is that person\'s decision (default: operator)')
     .option('--json', 'print the result as one JSON object')
     .addOption(databaseOption())
     .action(async (id: string, options: ResumeOptions, command: Command) => {
