@@ -102,10 +102,13 @@ it('keeps planted secrets out of the store, the audit, the journal, the logs and
   const keel = createKeel({ store, agents: [secretAgent()], secrets: () => [apiKey], sensitiveKeys: ['taxId'], logger, security: {} });
   for (const permission of ['vault:read', 'vault:write']) await addGrant(store, { principalId: 'carol', permission, by: 'ops' }, Date.now());
 
-  // submit_record's note comes from fetch_record's output only: the call waits for a person first.
+  // submit_record's note comes from fetch_record's output only: the call waits for a person's
+  // approval first, and the request (arguments, reasoning) is stored too.
   const parked = await keel.startAndRun('vault-clerk', {}, { principal: { id: 'carol' } });
   expect(parked).toMatchObject({ status: 'waiting', waitingFor: 'approval' });
-  const workflow = await keel.resume(parked.id, undefined, { by: 'ops' });
+  const [request] = await keel.approvals({ status: 'pending' });
+  await keel.approve(request!.id, { by: 'ops' });
+  const workflow = await keel.run(parked.id);
   await keel.close();
 
   // The secrets were really handled: tokens issued and refreshed, the tool failed, the denial happened.
