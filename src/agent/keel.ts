@@ -157,7 +157,7 @@ export class Keel {
       security: this.security,
       notifyApproval: approvalNotifier(options.approvalNotifications ?? {}, options.logger ?? silentLogger),
       prices: priceTable(options.prices),
-      budgets: options.budgets ? new SpendBudgets(options.budgets, options.store) : undefined,
+      budgets: options.budgets ? new SpendBudgets(options.budgets, options.store, () => clock.now()) : undefined,
       costBreaker: options.costBreaker ? new CostBreaker(options.costBreaker, options.store, () => clock.now()) : undefined,
       metrics: keelMetrics(options.meterProvider, {
         store: options.store,

@@ -463,7 +463,7 @@ class WorkflowRun {
     if (!refusal) return true;
     const message = `Workflow ${this.id} step ${this.step}: ${refusal.message.replace('<id>', this.id)}`;
     if (budgets.onExceeded === 'fail') await this.fail({ code: 'BUDGET_EXCEEDED', message });
-    else await this.park('budget', { code: 'BUDGET_EXCEEDED', message });
+    else await this.park('budget', { code: 'BUDGET_EXCEEDED', message }, [], refusal.renewsAt);
     return false;
   }
 
@@ -871,9 +871,10 @@ class WorkflowRun {
   }
 
   /** Parks the workflow for a person; `before` are the principal's entries committed with it (a decision and its permission check). */
-  private async park(waitingFor: string, failure: { code: string; message: string }, before: NewJournalEntry[] = []): Promise<void> {
+  /** Parks the workflow for a person or an operator, or (with `wakeAt`) until a time when it goes on by itself. */
+  private async park(waitingFor: string, failure: { code: string; message: string }, before: NewJournalEntry[] = [], wakeAt?: number): Promise<void> {
     const record: FailureRecord = { ...failure, state: this.state, step: this.step, at: this.environment.now() };
-    const parked: NewJournalEntry = { step: this.step, kind: JournalKind.workflowParked, name: waitingFor, status: 'waiting', data: record };
+    const parked: NewJournalEntry = { step: this.step, kind: JournalKind.workflowParked, name: waitingFor, status: 'waiting', data: wakeAt === undefined ? record : { ...record, wakeAt } };
     const principals = this.recorded(before);
     // Keel parks it on its own account (review, version mismatch, permissions): not an act of the principal.
     const keels = this.recorded([parked], `keel:${this.environment.workerId}`);
@@ -881,7 +882,7 @@ class WorkflowRun {
       workflowId: this.id,
       leaseOwner: this.environment.workerId,
       journal: [...principals.journal, ...keels.journal],
-      workflow: { status: 'waiting', waitingFor, failure: this.redacted(record), releaseLease: true },
+      workflow: { status: 'waiting', waitingFor, failure: this.redacted(record), releaseLease: true, ...(wakeAt === undefined ? {} : { wakeAt }) },
       audit: [...principals.audit, ...keels.audit],
     });
     this.metrics?.observe([...before, parked]);

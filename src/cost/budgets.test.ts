@@ -13,6 +13,8 @@ import { scriptedModel } from '../model/scripted-model.js';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
 import { defineTool } from '../tools/tool.js';
 import { costedCalls } from './cost-report.js';
+import { calendarPeriod } from './budgets.js';
+import { ManualClock } from '../testing.js';
 
 let directory: string;
 let keel: Keel | undefined;
@@ -41,7 +43,9 @@ const agent = defineAgent({
 
 function start(options: Partial<KeelOptions>): Keel {
   const model = scriptedModel((view) => ({ tool: 'step', input: { n: view.step } }), { modelId: 'gpt-4o-mini', provider: 'openai.chat' });
-  keel = createKeel({ store: openSqliteStore({ path: join(directory, 'keel.db') }), agents: [agent], model, ...options });
+  // A fixed time of day, so that no run straddles midnight and its day budget.
+  const clock = new ManualClock(Date.UTC(2026, 10, 27, 12, 0, 0));
+  keel = createKeel({ store: openSqliteStore({ path: join(directory, 'keel.db'), clock }), clock, agents: [agent], model, ...options });
   return keel;
 }
 
@@ -58,7 +62,7 @@ describe('spend budgets', () => {
 
     expect(first.status).toBe('completed');
     expect(second).toMatchObject({ status: 'waiting', waitingFor: 'budget', failure: { code: 'BUDGET_EXCEEDED' } });
-    expect(second.failure!.message).toContain("budget of user 'ana' per day is $0.000500");
+    expect(second.failure!.message).toContain("budget of user 'ana' per day (UTC) is $0.000500");
     expect(second.failure!.message).toContain(`keel resume ${second.id}`);
     expect(ben.status).toBe('completed');
 
@@ -78,5 +82,42 @@ describe('spend budgets', () => {
     expect(final).toMatchObject({ status: 'failed', failure: { code: 'BUDGET_EXCEEDED' } });
     expect(final.failure!.message).toContain(`workflow ${final.id}`);
     expect(final.step).toBeGreaterThan(0);
+  });
+
+  it('counts a user\'s day from midnight UTC: a workflow parked late in the day goes on by itself after midnight', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 27, 23, 0, 0));
+    const model = scriptedModel((view) => ({ tool: 'step', input: { n: view.step } }), { modelId: 'gpt-4o-mini', provider: 'openai.chat' });
+    keel = createKeel({
+      store: openSqliteStore({ path: join(directory, 'keel.db'), clock }),
+      clock,
+      agents: [agent],
+      model,
+      budgets: { perUserPerDayUsd: 0.0005, estimateTokens: { inputTokens: 200, outputTokens: 20 } },
+    });
+    const ana = { id: 'ana' };
+    expect((await keel.run((await keel.start('worker-bee', {}, { principal: ana })).id)).status).toBe('completed');
+    const second = await keel.run((await keel.start('worker-bee', {}, { principal: ana })).id);
+
+    const midnight = Date.UTC(2026, 10, 28);
+    expect(second).toMatchObject({ status: 'waiting', waitingFor: 'budget', wakeAt: midnight, failure: { code: 'BUDGET_EXCEEDED' } });
+    expect(second.failure!.message).toContain("budget of user 'ana' per day (UTC) is $0.000500");
+    expect(second.failure!.message).toContain('The budget renews at 2026-11-28T00:00:00.000Z');
+    // Not before its time, even when asked.
+    clock.advance(30 * 60 * 1000);
+    expect(await keel.run(second.id)).toMatchObject({ status: 'waiting', waitingFor: 'budget' });
+
+    clock.set(midnight + 1000);
+    const next = await keel.run(second.id);
+    expect(next).toMatchObject({ status: 'completed', failure: null, wakeAt: null });
+  });
+});
+
+describe('calendarPeriod', () => {
+  it('labels the UTC hour, day and month a time falls in and says when the next begins, across a year end', () => {
+    const at = Date.UTC(2026, 11, 31, 23, 59, 59, 999);
+    expect(calendarPeriod('hour', at)).toEqual({ label: '2026-12-31T23', endsAt: Date.UTC(2027, 0, 1, 0) });
+    expect(calendarPeriod('day', at)).toEqual({ label: '2026-12-31', endsAt: Date.UTC(2027, 0, 1) });
+    expect(calendarPeriod('month', at)).toEqual({ label: '2026-12', endsAt: Date.UTC(2027, 0, 1) });
+    expect(calendarPeriod('month', Date.UTC(2028, 1, 29, 12))).toEqual({ label: '2028-02', endsAt: Date.UTC(2028, 2, 1) });
   });
 });

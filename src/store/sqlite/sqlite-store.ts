@@ -535,8 +535,9 @@ function prepareStatements(db: Database.Database) {
     claimable: db.prepare(`SELECT * FROM workflows WHERE ${runnable} ORDER BY coalesce(wake_at, created_at), rowid LIMIT 64`),
     claimableById: db.prepare(`SELECT * FROM workflows WHERE id = @id AND ${runnable}`),
     takeLease: db.prepare(
+      // A waiting workflow whose timer came due goes on: the reason it waited is no longer its state.
       `UPDATE workflows SET status = 'running', lease_owner = @owner, lease_expires_at = @expires, wake_at = NULL,
-         waiting_for = NULL, recoveries = @recoveries, updated_at = @now WHERE id = @id`,
+         waiting_for = NULL, failure = CASE WHEN status = 'waiting' THEN NULL ELSE failure END, recoveries = @recoveries, updated_at = @now WHERE id = @id`,
     ),
     renewLease: db.prepare(
       'UPDATE workflows SET lease_expires_at = @expires, updated_at = @now WHERE id = @id AND lease_owner = @owner',
