@@ -30,7 +30,8 @@ export function handoffMessage(workflowId: string, args: unknown): string {
   const { reason, summary } = (args ?? {}) as { reason?: unknown; summary?: unknown };
   return (
     `The agent handed workflow ${workflowId} to a person: ${typeof reason === 'string' ? reason : 'no reason given'}` +
-    `${typeof summary === 'string' ? ` (so far: ${summary})` : ''}. Finish it with Keel.completeHandoff, or send it back with instructions with Keel.handBack.`
+    `${typeof summary === 'string' ? ` (so far: ${summary})` : ''}. Send it back with instructions with \`keel handoffs back ${workflowId} --by <you> --instructions <text>\` ` +
+    `(Keel.handBack), or finish it with \`keel handoffs finish ${workflowId} --by <you> --outcome <outcome>\` (Keel.completeHandoff).`
   );
 }
 

@@ -8,6 +8,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CommandContext } from './command-context.js';
 import { approvalsCommand, approveCommand, rejectCommand } from './commands/approvals.js';
+import { handoffsCommand } from './commands/handoffs.js';
 import { auditCommand } from './commands/audit.js';
 import { breakerCommand } from './commands/breaker.js';
 import { costsCommand } from './commands/costs.js';
@@ -54,7 +55,7 @@ export function createProgram(context: CommandContext): Command {
       getErrHasColors: () => false,
     })
     .showHelpAfterError("(run 'keel <command> --help' to see the command's options)");
-  for (const command of [demoCommand, runCommand, listCommand, inspectCommand, resumeCommand, workerCommand, pruneCommand, auditCommand, costsCommand, breakerCommand, statsCommand, feedbackCommand, grantsCommand, principalsCommand, permissionsCommand, approvalsCommand, approveCommand, rejectCommand]) {
+  for (const command of [demoCommand, runCommand, listCommand, inspectCommand, resumeCommand, workerCommand, pruneCommand, auditCommand, costsCommand, breakerCommand, statsCommand, feedbackCommand, grantsCommand, principalsCommand, permissionsCommand, approvalsCommand, approveCommand, rejectCommand, handoffsCommand]) {
     // Commands are built apart from the program, so they take its output and exit settings here.
     program.addCommand(inheritSettings(command(context), program));
   }
