@@ -20,6 +20,7 @@ import { ManualClock, systemClock, type Clock } from '../util/clock.js';
 import { defineAgent, type Agent } from './define-agent.js';
 import type { KeelEvent } from './events.js';
 import { createKeel, type Keel, type KeelOptions } from './keel.js';
+import { addGrant } from '../security/grants.js';
 
 let keels: Keel[] = [];
 let directories: string[] = [];
@@ -432,6 +433,59 @@ describe('fallbacks', () => {
     expect(ofKind(journal, 'tool-call-completed')).toMatchObject([{ name: 'live_rate', attempt: 2, data: { fallback: 'tool', result: { id: 'eur', rate: 1.08 } } }]);
     // The fallback tool's context writes are committed with the step.
     expect(await keel.store.loadContext(final.id)).toEqual({ source: 'published' });
+  });
+
+  function ratesWithFallback(secondary: AnyTool, extra: Partial<Parameters<typeof defineAgent>[0]> = {}): Agent {
+    const primary = toolNamed('live_rate', { retry: { maxAttempts: 1 }, fallback: { tool: secondary.name }, permission: 'rates:read', execute: down });
+    return defineAgent({
+      name: 'rates',
+      tools: [primary, secondary],
+      initial: 'pricing',
+      states: { pricing: { tools: ['live_rate'], next: ['done'], on: { live_rate: 'done' } }, done: { final: true } },
+      decide: () => ({ tool: 'live_rate', args: { id: 'eur' } }),
+      ...extra,
+    });
+  }
+
+  it("runs the fallback tool only within its own service's rate budget: a spent budget is no result, never a wait", async () => {
+    let published = 0;
+    const secondary = toolNamed('published_rate', {
+      service: 'published',
+      execute: (args) => {
+        published++;
+        return { id: args.id, rate: 1.08 };
+      },
+    });
+    const keel = keelFor(ratesWithFallback(secondary, { services: { published: { rateLimit: { points: 1, durationSeconds: 60 } } } }));
+
+    expect((await keel.startAndRun('rates', {})).status).toBe('completed');
+    const second = await keel.startAndRun('rates', {}, { id: 'wf_fb_budget' });
+
+    expect(published).toBe(1);
+    expect(second).toMatchObject({ status: 'failed', failure: { code: 'TOOL_FAILED' } });
+    expect(second.failure!.message).toMatch(/its fallback gave no result: tool 'published_rate' cannot run now: service 'published' rate budget is spent; next call in \d+ ms\.$/);
+  });
+
+  it('runs the fallback tool only within the principal\'s grants, and audits its permission decision', async () => {
+    let published = 0;
+    const secondary = toolNamed('published_rate', {
+      permission: 'rates:published',
+      execute: (args) => {
+        published++;
+        return { id: args.id, rate: 1.08 };
+      },
+    });
+    const clock = new ManualClock();
+    const keel = keelFor(ratesWithFallback(secondary, { permissions: ['rates:read', 'rates:published'] }), { security: {}, clock });
+    await addGrant(keel.store, { principalId: 'eve', permission: 'rates:read', by: 'ops' }, clock.now());
+
+    const final = await keel.startAndRun('rates', {}, { principal: { id: 'eve' } });
+
+    expect(published).toBe(0);
+    expect(final).toMatchObject({ status: 'failed', failure: { code: 'TOOL_FAILED' } });
+    expect(final.failure!.message).toContain("its fallback gave no result: tool 'published_rate' may not run: Permission denied: tool 'published_rate'");
+    const denied = (await keel.store.readAudit({ workflowId: final.id })).filter((entry) => entry.kind === 'permission.decided' && entry.outcome === 'deny');
+    expect(denied).toMatchObject([{ subject: 'published_rate', data: { permission: 'rates:published', code: 'no-grant' } }]);
   });
 
   it("uses this worker's last good result for the same arguments, and says how old it is", async () => {

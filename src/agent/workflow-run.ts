@@ -78,8 +78,8 @@ const modelAttempts = 3;
 type StepOutcome = 'continue' | 'stop';
 /** What the journal says about the current step's call when a worker picks it up again. */
 type ResumedCall = Omit<Replayed, 'history' | 'pendingDecision'>;
-/** A fallback's result, or why it had none. */
-type FallbackOutcome = { kind: string; result: unknown; detail: Record<string, unknown> } | { missing: string };
+/** A fallback's result, or why it had none; with what its own permission check journaled. */
+type FallbackOutcome = ({ kind: string; result: unknown; detail: Record<string, unknown> } | { missing: string }) & { journal?: NewJournalEntry[] };
 type Gate = { ok: true; tool: AnyTool; args: unknown } | { ok: false; kind: JournalKind; errorClass: string; message: string };
 
 export async function runClaimedWorkflow(
@@ -676,6 +676,7 @@ class WorkflowRun {
       },
     ];
     if (tool.sideEffect) journal.push({ step: this.step, kind: JournalKind.rolledBack, name: tool.name, data: { toCheckpoint: this.step, state: this.state } });
+    journal.push(...(fallback?.journal ?? []));
     if (decision.retry) {
       this.environment.onEvent?.({ type: 'tool-attempt-failed', workflowId: this.id, step: this.step, tool: tool.name, attempt, errorClass, delayMs });
       if (wakeAt !== undefined) {
@@ -721,12 +722,24 @@ class WorkflowRun {
     const other = this.agent.toolsByName.get(fallback.tool)!;
     const parsed = other.input.safeParse(args);
     if (!parsed.success) return { missing: `the arguments do not fit the input schema of tool '${other.name}'` };
+    // The fallback tool is a call of its own: it runs only within the principal's grants and its
+    // service's breaker and rate budget. It is a last resort, so it never waits: a call that would
+    // need a person or a wait is no fallback.
+    let journal: NewJournalEntry[] = [];
+    if (this.environment.security) {
+      const verdict = await this.checkPermission(other, parsed.data);
+      journal = verdict.journal;
+      if (verdict.outcome !== 'permit') return { missing: `tool '${other.name}' may not run: ${verdict.message}`, journal };
+      if (verdict.needsApproval) return { missing: `tool '${other.name}' would need a person's approval: ${verdict.needsApproval.reason}`, journal };
+    }
+    const blocked = await runner.admit(other, this.record.principal);
+    if (blocked) return { missing: `tool '${other.name}' cannot run now: ${blocked.message}`, journal };
     const outcome = await runner.attempt(other, parsed.data, this.toolContext(1));
     if (!outcome.ok) {
       this.context.discard();
-      return { missing: `tool '${other.name}' failed too (${'blocked' in outcome ? outcome.blocked.message : `${outcome.classification.errorClass}: ${outcome.message}`})` };
+      return { missing: `tool '${other.name}' failed too (${'blocked' in outcome ? outcome.blocked.message : `${outcome.classification.errorClass}: ${outcome.message}`})`, journal };
     }
-    return { kind: 'tool', result: outcome.result, detail: { tool: other.name } };
+    return { kind: 'tool', result: outcome.result, detail: { tool: other.name }, journal };
   }
 
   /** Waits in the worker when the wait is short; otherwise parks the workflow with a durable wake-up time. */
