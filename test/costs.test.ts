@@ -99,7 +99,7 @@ describe('keel costs', () => {
     try {
       const breaker = new CostBreaker({ maxSpendPerHourUsd: 1 }, store, Date.now);
       breaker.recordSpend(1.5);
-      expect(breaker.refusal()).toContain('over the limit of $1.000000');
+      expect(breaker.refusal()!.message).toContain('over the limit of $1.000000');
     } finally {
       await store.close();
     }
@@ -108,8 +108,9 @@ describe('keel costs', () => {
     expect(JSON.parse(open.out)).toMatchObject({ state: 'open', spendLastHourUsd: 1.5 });
     expect((await workspace.run(['breaker', 'status', '--db', workspace.db])).out).toMatch(/state\s+open/);
 
-    const reset = await workspace.run(['breaker', 'reset', '--db', workspace.db]);
-    expect(reset.code).toBe(0);
+    const reset = await workspace.run(['breaker', 'reset', '--by', 'ops-lead', '--db', workspace.db]);
+    expect(reset.code, reset.err).toBe(0);
+    expect(reset.out).toBe('Cost circuit breaker closed. No workflow was waiting for it.\n');
     const closed = await workspace.run(['breaker', 'status', '--json', '--db', workspace.db]);
     expect(JSON.parse(closed.out)).toMatchObject({ state: 'closed', reason: null, spendLastHourUsd: 0 });
   });

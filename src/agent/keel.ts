@@ -22,7 +22,7 @@ import { auditFromJournal } from '../audit/from-journal.js';
 import { traceWorkflowStart } from '../telemetry/workflow-tracing.js';
 import { priceTable, type PriceOptions } from '../cost/prices.js';
 import { SpendBudgets, type BudgetLimits } from '../cost/budgets.js';
-import { CostBreaker, type CostBreakerConfig } from '../cost/cost-breaker.js';
+import { CostBreaker, costBreakerWait, type CostBreakerConfig } from '../cost/cost-breaker.js';
 import { keelMetrics } from '../telemetry/metrics.js';
 import { recordFeedback, type Feedback, type RecordedFeedback } from '../telemetry/feedback.js';
 import type { MeterProvider } from '@opentelemetry/api';
@@ -190,7 +190,7 @@ export class Keel {
   async start(agentName: string, input: unknown, start: StartOptions = {}): Promise<WorkflowRecord> {
     const agent = this.agent(agentName);
     const breakerRefusal = this.environment.costBreaker?.refusal();
-    if (breakerRefusal) throw new KeelError('COST_BREAKER_OPEN', `Workflow for agent '${agent.name}' not started: ${breakerRefusal}`, { agent: agent.name });
+    if (breakerRefusal) throw new KeelError('COST_BREAKER_OPEN', `Workflow for agent '${agent.name}' not started: ${breakerRefusal.message}`, { agent: agent.name });
     if (agent.input) {
       const parsed = agent.input.safeParse(input);
       if (!parsed.success) {
@@ -279,16 +279,38 @@ export class Keel {
     if (workflow.status === 'completed' || workflow.status === 'cancelled') {
       throw new KeelError('WORKFLOW_NOT_RESUMABLE', `Workflow ${workflowId} is ${workflow.status}; only pending, waiting, failed or crashed workflows can be resumed.`, { workflowId });
     }
-    if (workflow.status === 'waiting' || workflow.status === 'failed') {
-      const journal = [{ step: workflow.step, kind: JournalKind.workflowResumed, status: 'pending', data: { from: workflow.status, waitingFor: workflow.waitingFor, by } }];
-      await this.store.updateWorkflow(
-        workflowId,
-        { status: 'pending', waitingFor: null, wakeAt: null, recoveries: 0, failure: null },
-        journal,
-        auditFromJournal(journal, { workflowId, actor: by, redactor: this.runner.redactor }),
-      );
-    }
+    if (workflow.status === 'waiting' || workflow.status === 'failed') await this.backToWork(workflow, by);
     return this.run(workflowId, signal);
+  }
+
+  /**
+   * Closes the cost circuit breaker (an operator's decision, after checking the spend and the
+   * errors) and puts the workflows it parked back to work: any worker takes them up.
+   */
+  async resetCostBreaker(options: { by?: string } = {}): Promise<WorkflowRecord[]> {
+    (this.environment.costBreaker ?? new CostBreaker({}, this.store, this.environment.now)).reset();
+    const parked = (await this.store.listWorkflows({ status: 'waiting', limit: 100_000 })).filter((workflow) => workflow.waitingFor === costBreakerWait);
+    const requeued: WorkflowRecord[] = [];
+    for (const workflow of parked) {
+      try {
+        requeued.push(await this.backToWork(workflow, options.by ?? 'operator'));
+      } catch (error) {
+        // Its cool-down timer came due and a worker took it up meanwhile: it is at work already.
+        if (!KeelError.isInstance(error) || error.code !== 'WORKFLOW_NOT_RESUMABLE') throw error;
+      }
+    }
+    return requeued;
+  }
+
+  /** Makes a waiting or failed workflow runnable again, journaled and audited under the person's name. */
+  private backToWork(workflow: WorkflowRecord, by: string): Promise<WorkflowRecord> {
+    const journal = [{ step: workflow.step, kind: JournalKind.workflowResumed, status: 'pending', data: { from: workflow.status, waitingFor: workflow.waitingFor, by } }];
+    return this.store.updateWorkflow(
+      workflow.id,
+      { status: 'pending', waitingFor: null, wakeAt: null, recoveries: 0, failure: null },
+      journal,
+      auditFromJournal(journal, { workflowId: workflow.id, actor: by, redactor: this.runner.redactor }),
+    );
   }
 
   async cancel(workflowId: string, reason = 'cancelled by operator'): Promise<WorkflowRecord> {

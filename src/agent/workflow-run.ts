@@ -34,7 +34,7 @@ import { startedTraceparent, WorkflowTracing } from '../telemetry/workflow-traci
 import type { PriceTable } from '../cost/prices.js';
 import { journalCostUsd, type KeelMetrics, type RunMetrics } from '../telemetry/metrics.js';
 import type { SpendBudgets } from '../cost/budgets.js';
-import type { CostBreaker } from '../cost/cost-breaker.js';
+import { costBreakerWait, type CostBreaker } from '../cost/cost-breaker.js';
 import {
   JournalKind,
   type Claim,
@@ -452,7 +452,8 @@ class WorkflowRun {
   private async mayCallModel(decider: Decider): Promise<boolean> {
     const breakerRefusal = this.environment.costBreaker?.refusal();
     if (breakerRefusal) {
-      await this.park('cost-breaker', { code: 'COST_BREAKER_OPEN', message: `Workflow ${this.id} step ${this.step}: ${breakerRefusal} Then \`keel resume ${this.id}\`.` });
+      const then = breakerRefusal.closesAt === undefined ? 'The reset puts this workflow back to work.' : 'This workflow goes on by itself when the breaker closes.';
+      await this.park(costBreakerWait, { code: 'COST_BREAKER_OPEN', message: `Workflow ${this.id} step ${this.step}: ${breakerRefusal.message} ${then}` }, [], breakerRefusal.closesAt);
       return false;
     }
     const { budgets } = this.environment;

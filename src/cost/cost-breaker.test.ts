@@ -71,25 +71,36 @@ describe('the cost circuit breaker', () => {
     expect(parked).toMatchObject({ status: 'waiting', waitingFor: 'cost-breaker', failure: { code: 'COST_BREAKER_OPEN' } });
     expect(parked.failure!.message).toContain('model spend over the last hour');
     expect(parked.failure!.message).toContain('keel breaker reset');
+    expect(parked.failure!.message).toContain('The reset puts this workflow back to work.');
+    expect(parked.wakeAt).toBeNull();
     const refused = await keel.start('asker', { tool: 'lookup' }).catch((error: unknown) => error);
     expect(KeelError.isInstance(refused) && refused.code).toBe('COST_BREAKER_OPEN');
 
     const operator = new CostBreaker({}, keel.store, () => clock.now());
     expect(operator.status()).toMatchObject({ state: 'open' });
-    operator.reset();
+    const requeued = await keel.resetCostBreaker({ by: 'ops-lead' });
     expect(operator.status()).toMatchObject({ state: 'closed', spendLastHourUsd: 0 });
-    expect((await keel.resume(waiting)).status).toBe('completed');
+    expect(requeued.map((workflow) => [workflow.id, workflow.status, workflow.failure])).toEqual([[waiting, 'pending', null]]);
+    const audit = await keel.store.readAudit({ workflowId: waiting });
+    expect(audit.at(-1)).toMatchObject({ kind: 'workflow.resumed', actor: 'ops-lead', data: { waitingFor: 'cost-breaker' } });
+    expect((await keel.run(waiting)).status).toBe('completed');
   });
 
   it('trips on an error-rate spike and closes by itself after its cool-down', async () => {
     const keel = start({ costBreaker: { maxErrorRate: 0.4, minCalls: 4, coolDownMs: 60_000 } });
+    const openedAt = clock.now();
     const failing = await keel.run((await keel.start('asker', { tool: 'flaky' })).id);
-    expect(failing).toMatchObject({ status: 'waiting', waitingFor: 'cost-breaker' });
+    expect(failing).toMatchObject({ status: 'waiting', waitingFor: 'cost-breaker', wakeAt: openedAt + 60_000 });
     expect(failing.failure!.message).toMatch(/\d+% of the last \d+ calls failed/);
+    expect(failing.failure!.message).toContain(`it closes by itself at ${new Date(openedAt + 60_000).toISOString()}`);
+    expect(failing.failure!.message).toContain('This workflow goes on by itself when the breaker closes.');
     expect(failing.step).toBeGreaterThanOrEqual(2);
     await expect(keel.start('asker', { tool: 'lookup' })).rejects.toThrow(/cost circuit breaker is open/);
 
     clock.advance(60_000);
     expect((await keel.run((await keel.start('asker', { tool: 'lookup' })).id)).status).toBe('completed');
+    // The parked one woke by itself and went on (its tool still fails, so it trips the breaker again, later).
+    const woken = await keel.run(failing.id);
+    expect(woken.step).toBeGreaterThan(failing.step);
   });
 });

@@ -1,8 +1,8 @@
 // The cost circuit breaker: trips when the spend of the last hour exceeds a threshold, or when
 // the error rate of the last window does; while open, new workflows are refused and running ones
 // park (waiting for 'cost-breaker') before their next model call, with a message saying why and
-// how to close it. It closes by an operator (`keel breaker reset`) or, when configured, after a
-// cool-down. Its state and the events it counts live in the store's database (tables
+// how to close it. It closes by an operator (`keel breaker reset`, which puts the workflows it
+// parked back to work) or, when configured, after a cool-down (the workflows it parked wake then). Its state and the events it counts live in the store's database (tables
 // keel_cost_breaker and keel_cost_breaker_events, created on first use like the rate-limit
 // tables), so every worker and the CLI see one breaker.
 
@@ -33,6 +33,15 @@ export interface CostBreakerStatus {
 }
 
 const hourMs = 3_600_000;
+
+/** What a workflow the breaker parked waits for. */
+export const costBreakerWait = 'cost-breaker';
+
+/** Why no model call or new workflow may start now; `closesAt` when the breaker closes by itself. */
+export interface CostBreakerRefusal {
+  message: string;
+  closesAt?: number;
+}
 
 export class CostBreaker {
   private readonly db: BetterSqlite3.Database;
@@ -84,7 +93,7 @@ export class CostBreaker {
    * Why no model call or new workflow may start now, or undefined. Trips the breaker when a
    * threshold is passed, and closes it after its cool-down.
    */
-  refusal(): string | undefined {
+  refusal(): CostBreakerRefusal | undefined {
     let status = this.status();
     const now = this.now();
     if (status.state === 'open' && this.config.coolDownMs !== undefined && status.openedAt !== null && now - status.openedAt >= this.config.coolDownMs) {
@@ -97,8 +106,10 @@ export class CostBreaker {
       this.db.prepare(`UPDATE keel_cost_breaker SET state = 'open', opened_at = ?, reason = ? WHERE id = 1`).run(now, reason);
       status = { ...status, state: 'open', openedAt: now, reason };
     }
-    const closes = this.config.coolDownMs !== undefined ? `it closes by itself ${Math.round(this.config.coolDownMs / 1000)} s after it opened, or` : 'it closes';
-    return `The cost circuit breaker is open (${status.reason}); ${closes} when an operator runs \`keel breaker reset\` after checking the spend (\`keel costs --since 1h\`) and the errors.`;
+    const closesAt = this.config.coolDownMs !== undefined && status.openedAt !== null ? status.openedAt + this.config.coolDownMs : undefined;
+    const closes = closesAt !== undefined ? `it closes by itself at ${new Date(closesAt).toISOString()}, or` : 'it closes';
+    const message = `The cost circuit breaker is open (${status.reason}); ${closes} when an operator runs \`keel breaker reset\` after checking the spend (\`keel costs --since 1h\`) and the errors.`;
+    return closesAt === undefined ? { message } : { message, closesAt };
   }
 
   /** Closes the breaker and forgets the events that tripped it. */

@@ -2,6 +2,7 @@
 // (reset). The breaker itself trips inside workers configured with `costBreaker` (src/cost).
 
 import { Command } from 'commander';
+import { createKeel } from '../../agent/keel.js';
 import { CostBreaker, type CostBreakerStatus } from '../../cost/cost-breaker.js';
 import type { CommandContext } from '../command-context.js';
 import { withDatabase } from '../database.js';
@@ -24,12 +25,18 @@ export function breakerCommand(context: CommandContext): Command {
   );
   breaker.addCommand(
     new Command('reset')
-      .description('close the cost circuit breaker; workflows it parked resume with `keel resume <id>`')
+      .description('close the cost circuit breaker and put the workflows it parked back to work')
+      .option('--by <name>', 'who closes it (recorded in the audit log of each workflow put back to work)', 'operator')
       .addOption(databaseOption())
-      .action(async (_options: unknown, command: Command) => {
+      .action(async (options: { by: string }, command: Command) => {
         const database = databaseChoice(command, context.io.cwd);
-        await withDatabase(database.path, { mustExist: true }, async (store) => new CostBreaker({}, store, Date.now).reset());
-        context.io.stdout.write('Cost circuit breaker closed. Workflows it parked wait for `keel resume <id>` (keel list --status waiting shows them).\n');
+        const requeued = await withDatabase(database.path, { mustExist: true }, (store) => createKeel({ store }).resetCostBreaker({ by: options.by }));
+        context.io.stdout.write(
+          requeued.length === 0
+            ? 'Cost circuit breaker closed. No workflow was waiting for it.\n'
+            : `Cost circuit breaker closed. ${requeued.length} workflow${requeued.length === 1 ? '' : 's'} it parked ${requeued.length === 1 ? 'is' : 'are'} runnable again: ` +
+                `a running \`keel worker${database.flag}\` takes them up (${requeued.map((workflow) => workflow.id).join(', ')}).\n`,
+        );
       }),
   );
   return breaker;
