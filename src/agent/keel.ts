@@ -22,7 +22,7 @@ import { auditFromJournal } from '../audit/from-journal.js';
 import { traceWorkflowStart } from '../telemetry/workflow-tracing.js';
 import { priceTable, type PriceOptions } from '../cost/prices.js';
 import { SpendBudgets, type BudgetLimits } from '../cost/budgets.js';
-import { CostBreaker, costBreakerWait, type CostBreakerConfig } from '../cost/cost-breaker.js';
+import { CostBreaker, costBreakerWait, type CostBreakerChange, type CostBreakerConfig } from '../cost/cost-breaker.js';
 import { keelMetrics } from '../telemetry/metrics.js';
 import { recordFeedback, type Feedback, type RecordedFeedback } from '../telemetry/feedback.js';
 import type { MeterProvider } from '@opentelemetry/api';
@@ -158,7 +158,7 @@ export class Keel {
       notifyApproval: approvalNotifier(options.approvalNotifications ?? {}, options.logger ?? silentLogger),
       prices: priceTable(options.prices),
       budgets: options.budgets ? new SpendBudgets(options.budgets, options.store, () => clock.now()) : undefined,
-      costBreaker: options.costBreaker ? new CostBreaker(options.costBreaker, options.store, () => clock.now()) : undefined,
+      costBreaker: options.costBreaker ? new CostBreaker(options.costBreaker, options.store, () => clock.now(), (change) => this.auditCostBreaker(change)) : undefined,
       metrics: keelMetrics(options.meterProvider, {
         store: options.store,
         breakerStates: () => Object.keys(this.runner.breakers.counters()).map((service) => [service, this.runner.breakers.for(service).state] as [string, string]),
@@ -288,18 +288,28 @@ export class Keel {
    * errors) and puts the workflows it parked back to work: any worker takes them up.
    */
   async resetCostBreaker(options: { by?: string } = {}): Promise<WorkflowRecord[]> {
-    (this.environment.costBreaker ?? new CostBreaker({}, this.store, this.environment.now)).reset();
+    const by = options.by ?? 'operator';
+    (this.environment.costBreaker ?? new CostBreaker({}, this.store, this.environment.now, (change) => this.auditCostBreaker(change))).reset(by);
     const parked = (await this.store.listWorkflows({ status: 'waiting', limit: 100_000 })).filter((workflow) => workflow.waitingFor === costBreakerWait);
     const requeued: WorkflowRecord[] = [];
     for (const workflow of parked) {
       try {
-        requeued.push(await this.backToWork(workflow, options.by ?? 'operator'));
+        requeued.push(await this.backToWork(workflow, by));
       } catch (error) {
         // Its cool-down timer came due and a worker took it up meanwhile: it is at work already.
         if (!KeelError.isInstance(error) || error.code !== 'WORKFLOW_NOT_RESUMABLE') throw error;
       }
     }
     return requeued;
+  }
+
+  /** The cost breaker's changes belong to no workflow commit: audited on their own, never failing the call that tripped it. */
+  private auditCostBreaker(change: CostBreakerChange): void {
+    const actor = change.by ?? `keel:${this.workerId}`;
+    this.environment.logger.warn({ from: change.from, to: change.to, by: change.by }, `cost circuit breaker: ${change.from} -> ${change.to} (${change.reason})`);
+    void this.store
+      .appendAudit([{ kind: AuditKind.costBreakerChanged, actor, subject: 'cost', outcome: change.to, data: { ...change } }])
+      .catch((error: unknown) => this.environment.logger.error({ error: errorMessage(error) }, 'could not audit a cost circuit breaker change'));
   }
 
   /** Makes a waiting or failed workflow runnable again, journaled and audited under the person's name. */

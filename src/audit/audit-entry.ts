@@ -32,6 +32,8 @@ export const AuditKind = {
   principalSaved: 'principal.saved',
   /** A downstream service's circuit breaker changed state in one worker (docs/reliability.md). */
   breakerChanged: 'breaker.changed',
+  /** The cost circuit breaker opened (a threshold passed) or closed (cool-down, or an operator's reset). */
+  costBreakerChanged: 'cost-breaker.changed',
 } as const;
 export type AuditKind = (typeof AuditKind)[keyof typeof AuditKind];
 

@@ -84,6 +84,12 @@ describe('the cost circuit breaker', () => {
     const audit = await keel.store.readAudit({ workflowId: waiting });
     expect(audit.at(-1)).toMatchObject({ kind: 'workflow.resumed', actor: 'ops-lead', data: { waitingFor: 'cost-breaker' } });
     expect((await keel.run(waiting)).status).toBe('completed');
+    // The trip and the reset are in the audit log, each with who changed it and why.
+    const changes = (await keel.store.readAudit({})).filter((entry) => entry.kind === 'cost-breaker.changed');
+    expect(changes).toMatchObject([
+      { actor: expect.stringMatching(/^keel:/), subject: 'cost', outcome: 'open', data: { from: 'closed', to: 'open', reason: expect.stringContaining('model spend over the last hour') } },
+      { actor: 'ops-lead', subject: 'cost', outcome: 'closed', data: { from: 'open', to: 'closed', reason: 'reset by an operator', by: 'ops-lead' } },
+    ]);
   });
 
   it('trips on an error-rate spike and closes by itself after its cool-down', async () => {
@@ -102,5 +108,10 @@ describe('the cost circuit breaker', () => {
     // The parked one woke by itself and went on (its tool still fails, so it trips the breaker again, later).
     const woken = await keel.run(failing.id);
     expect(woken.step).toBeGreaterThan(failing.step);
+    const changes = (await keel.store.readAudit({})).filter((entry) => entry.kind === 'cost-breaker.changed').map((entry) => [entry.outcome, (entry.data as { reason: string }).reason]);
+    expect(changes.slice(0, 2)).toEqual([
+      ['open', expect.stringMatching(/% of the last \d+ calls failed/)],
+      ['closed', 'its cool-down of 60 s ended'],
+    ]);
   });
 });

@@ -34,6 +34,15 @@ export interface CostBreakerStatus {
 
 const hourMs = 3_600_000;
 
+/** A change of the breaker's state, for the audit log: who or what changed it, and why. */
+export interface CostBreakerChange {
+  from: 'closed' | 'open';
+  to: 'closed' | 'open';
+  reason: string;
+  /** The operator who reset it; absent when the breaker changed by itself (a trip, a cool-down). */
+  by?: string;
+}
+
 /** What a workflow the breaker parked waits for. */
 export const costBreakerWait = 'cost-breaker';
 
@@ -50,6 +59,8 @@ export class CostBreaker {
     private readonly config: CostBreakerConfig,
     store: Pick<Store, 'rateLimiterBackend'> | undefined,
     private readonly now: () => number,
+    /** Told of each change this instance makes (every worker and the CLI share the state, so each reports its own). */
+    private readonly onChange?: (change: CostBreakerChange) => void,
   ) {
     const backend: RateLimiterBackend = store?.rateLimiterBackend?.() ?? { kind: 'memory' };
     this.db = backend.kind === 'sqlite' ? backend.db : new Database(':memory:');
@@ -97,14 +108,16 @@ export class CostBreaker {
     let status = this.status();
     const now = this.now();
     if (status.state === 'open' && this.config.coolDownMs !== undefined && status.openedAt !== null && now - status.openedAt >= this.config.coolDownMs) {
-      this.reset();
+      this.close(`its cool-down of ${Math.round(this.config.coolDownMs / 1000)} s ended`);
       status = this.status();
     }
     if (status.state === 'closed') {
       const reason = this.tripReason(status);
       if (!reason) return undefined;
-      this.db.prepare(`UPDATE keel_cost_breaker SET state = 'open', opened_at = ?, reason = ? WHERE id = 1`).run(now, reason);
-      status = { ...status, state: 'open', openedAt: now, reason };
+      // Guarded, so that of several workers that see the threshold passed, one trips it (and audits it).
+      const tripped = this.db.prepare(`UPDATE keel_cost_breaker SET state = 'open', opened_at = ?, reason = ? WHERE id = 1 AND state = 'closed'`).run(now, reason).changes === 1;
+      if (tripped) this.onChange?.({ from: 'closed', to: 'open', reason });
+      status = this.status();
     }
     const closesAt = this.config.coolDownMs !== undefined && status.openedAt !== null ? status.openedAt + this.config.coolDownMs : undefined;
     const closes = closesAt !== undefined ? `it closes by itself at ${new Date(closesAt).toISOString()}, or` : 'it closes';
@@ -112,12 +125,18 @@ export class CostBreaker {
     return closesAt === undefined ? { message } : { message, closesAt };
   }
 
-  /** Closes the breaker and forgets the events that tripped it. */
-  reset(): void {
-    this.db.transaction(() => {
-      this.db.prepare(`UPDATE keel_cost_breaker SET state = 'closed', opened_at = NULL, reason = NULL WHERE id = 1`).run();
+  /** An operator closes the breaker (after checking the spend and the errors); it forgets the events that tripped it. */
+  reset(by: string): void {
+    this.close('reset by an operator', by);
+  }
+
+  private close(reason: string, by?: string): void {
+    const closed = this.db.transaction(() => {
+      const changed = this.db.prepare(`UPDATE keel_cost_breaker SET state = 'closed', opened_at = NULL, reason = NULL WHERE id = 1 AND state = 'open'`).run().changes === 1;
       this.db.prepare(`DELETE FROM keel_cost_breaker_events WHERE at <= ?`).run(this.now());
+      return changed;
     })();
+    if (closed) this.onChange?.({ from: 'open', to: 'closed', reason, ...(by === undefined ? {} : { by }) });
   }
 
   private tripReason(status: CostBreakerStatus): string | undefined {
