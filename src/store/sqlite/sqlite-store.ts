@@ -173,9 +173,7 @@ export class SqliteStore implements Store {
   }
 
   async nextWakeAt(waitingFor: readonly string[]): Promise<number | undefined> {
-    const row = this.db
-      .prepare(`SELECT min(wake_at) AS wake FROM workflows WHERE status = 'waiting' AND wake_at IS NOT NULL AND waiting_for IN (SELECT value FROM json_each(?))`)
-      .get(JSON.stringify(waitingFor)) as { wake: number | null };
+    const row = this.statements.nextWakeAt.get(JSON.stringify(waitingFor)) as { wake: number | null };
     return row.wake ?? undefined;
   }
 
@@ -539,6 +537,7 @@ function prepareStatements(db: Database.Database) {
       `UPDATE workflows SET status = 'running', lease_owner = @owner, lease_expires_at = @expires, wake_at = NULL,
          waiting_for = NULL, failure = CASE WHEN status = 'waiting' THEN NULL ELSE failure END, recoveries = @recoveries, updated_at = @now WHERE id = @id`,
     ),
+    nextWakeAt: db.prepare(`SELECT min(wake_at) AS wake FROM workflows WHERE status = 'waiting' AND wake_at IS NOT NULL AND waiting_for IN (SELECT value FROM json_each(?))`),
     renewLease: db.prepare(
       'UPDATE workflows SET lease_expires_at = @expires, updated_at = @now WHERE id = @id AND lease_owner = @owner',
     ),
