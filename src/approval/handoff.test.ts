@@ -2,30 +2,13 @@
 // context; the person finishes it, or sends it back with instructions the decider then follows.
 
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { defineAgent } from '../agent/define-agent.js';
+import { caseWorker } from '../../test/support/case-worker.js';
 import { createKeel } from '../agent/keel.js';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
-import { defineTool } from '../tools/tool.js';
 
 function handoffKeel() {
   const closed: string[] = [];
-  const close = defineTool({ name: 'close', description: 'Closes the case with a note.', input: z.object({ note: z.string() }), execute: async ({ note }) => void closed.push(note) });
-  const agent = defineAgent({
-    name: 'case-worker',
-    tools: [close],
-    humanHandoff: true,
-    initial: 'open',
-    states: { open: { tools: ['close'], next: ['closed'], on: { close: 'closed' } }, closed: { final: true } },
-    decide: (view) => {
-      const last = view.lastObservation;
-      if (last?.type === 'tool-result' && last.tool === 'escalate_to_human') {
-        return { tool: 'close', args: { note: `as instructed: ${(last.result as { instructions: string }).instructions}` } };
-      }
-      return { tool: 'escalate_to_human', args: { reason: 'the customer disputes the contract terms', summary: 'read the contract' } };
-    },
-  });
-  return { keel: createKeel({ store: openSqliteStore({ path: ':memory:' }), agents: [agent] }), closed };
+  return { keel: createKeel({ store: openSqliteStore({ path: ':memory:' }), agents: [caseWorker(closed)] }), closed };
 }
 
 describe('escalate_to_human', () => {

@@ -3,30 +3,12 @@
 // the instructions once a worker takes it up), finishing one, and the clear refusals.
 
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import { caseWorker } from '../../../test/support/case-worker.js';
 import { useCliWorkspace } from '../../../test/support/cli-harness.js';
-import { defineAgent } from '../../agent/define-agent.js';
 import { createKeel } from '../../agent/keel.js';
 import { openSqliteStore } from '../../store/sqlite/sqlite-store.js';
-import { defineTool } from '../../tools/tool.js';
 
 const cli = useCliWorkspace();
-
-function caseWorker(closed: string[]) {
-  const close = defineTool({ name: 'close', description: 'Closes the case with a note.', input: z.object({ note: z.string() }), execute: ({ note }) => void closed.push(note) });
-  return defineAgent({
-    name: 'case-worker',
-    tools: [close],
-    humanHandoff: true,
-    initial: 'open',
-    states: { open: { tools: ['close'], next: ['closed'], on: { close: 'closed' } }, closed: { final: true } },
-    decide: (view) => {
-      const last = view.lastObservation;
-      if (last?.type === 'tool-result' && last.tool === 'escalate_to_human') return { tool: 'close', args: { note: `as instructed: ${(last.result as { instructions: string }).instructions}` } };
-      return { tool: 'escalate_to_human', args: { reason: `case ${(view.input as { case: string }).case} disputes the contract terms` } };
-    },
-  });
-}
 
 async function handedOff(cases: string[]): Promise<string[]> {
   const keel = createKeel({ store: openSqliteStore({ path: cli.db }), agents: [caseWorker([])] });
