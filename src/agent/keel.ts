@@ -290,7 +290,7 @@ export class Keel {
   async resetCostBreaker(options: { by?: string } = {}): Promise<WorkflowRecord[]> {
     const by = options.by ?? 'operator';
     (this.environment.costBreaker ?? new CostBreaker({}, this.store, this.environment.now, (change) => this.auditCostBreaker(change))).reset(by);
-    const parked = (await this.store.listWorkflows({ status: 'waiting', limit: 100_000 })).filter((workflow) => workflow.waitingFor === costBreakerWait);
+    const parked = await this.store.listWorkflows({ status: 'waiting', waitingFor: costBreakerWait, limit: 100_000 });
     const requeued: WorkflowRecord[] = [];
     for (const workflow of parked) {
       try {

@@ -278,6 +278,8 @@ export interface Claim {
 export interface ListOptions {
   status?: WorkflowStatus;
   agent?: string;
+  /** Only workflows waiting for this ('approval', 'handoff', 'cost-breaker', ...). */
+  waitingFor?: string;
   limit?: number;
 }
 

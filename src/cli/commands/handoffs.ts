@@ -85,7 +85,6 @@ function finishCommand(context: CommandContext): Command {
     });
 }
 
-async function handedOff(store: Store): Promise<WorkflowRecord[]> {
-  const waiting = await store.listWorkflows({ status: 'waiting', limit: 10_000 });
-  return waiting.filter((workflow) => workflow.waitingFor === handoffWait);
+function handedOff(store: Store): Promise<WorkflowRecord[]> {
+  return store.listWorkflows({ status: 'waiting', waitingFor: handoffWait, limit: 10_000 });
 }

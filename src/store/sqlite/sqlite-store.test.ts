@@ -124,6 +124,11 @@ describe('workflows, claims and leases', () => {
     expect((await store.listWorkflows({ status: 'pending' })).map((workflow) => workflow.id)).toEqual(['wf_1']);
     expect(await store.listWorkflows({ agent: 'someone-else' })).toEqual([]);
     expect(await store.countByStatus()).toEqual({ pending: 1, running: 0, waiting: 0, completed: 0, failed: 0, cancelled: 0 });
+    await store.createWorkflow(newWorkflow('wf_2'), []);
+    await store.createWorkflow(newWorkflow('wf_3'), []);
+    await store.updateWorkflow('wf_2', { status: 'waiting', waitingFor: 'handoff' }, []);
+    await store.updateWorkflow('wf_3', { status: 'waiting', waitingFor: 'approval' }, []);
+    expect((await store.listWorkflows({ status: 'waiting', waitingFor: 'handoff' })).map((workflow) => workflow.id)).toEqual(['wf_2']);
     expect(await store.getWorkflow('wf_missing')).toBeUndefined();
   });
 

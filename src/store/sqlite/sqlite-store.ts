@@ -129,6 +129,10 @@ export class SqliteStore implements Store {
       where.push('agent = ?');
       params.push(options.agent);
     }
+    if (options.waitingFor) {
+      where.push('waiting_for = ?');
+      params.push(options.waitingFor);
+    }
     const sql = `SELECT * FROM workflows ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY created_at, id LIMIT ?`;
     params.push(options.limit ?? 1000);
