@@ -301,6 +301,8 @@ export interface Store {
   getWorkflow(id: string): Promise<WorkflowRecord | undefined>;
   listWorkflows(options?: ListOptions): Promise<WorkflowRecord[]>;
   countByStatus(): Promise<Record<WorkflowStatus, number>>;
+  /** How many workflows wait, by what they wait for ('approval', 'handoff', 'retry', ...). */
+  countWaiting(): Promise<Record<string, number>>;
   /** Claims the next runnable workflow (pending, due, or running with an expired lease). */
   claim(options: ClaimOptions): Promise<Claim | undefined>;
   renewLease(workflowId: string, owner: string, leaseMs: number): Promise<boolean>;

@@ -81,11 +81,8 @@ export class KeelMetrics {
     if (sources.store) {
       const store = sources.store;
       waiting.addCallback(async (result) => {
-        const counts = new Map<string, number>();
-        for (const workflow of await store.listWorkflows({ status: 'waiting', limit: 100_000 })) {
-          if (workflow.waitingFor && escalations.has(workflow.waitingFor)) counts.set(workflow.waitingFor, (counts.get(workflow.waitingFor) ?? 0) + 1);
-        }
-        for (const reason of escalations) result.observe(counts.get(reason) ?? 0, { 'keel.waiting_for': reason });
+        const counts = await store.countWaiting();
+        for (const reason of escalations) result.observe(counts[reason] ?? 0, { 'keel.waiting_for': reason });
       });
     }
   }

@@ -129,6 +129,7 @@ describe('workflows, claims and leases', () => {
     await store.updateWorkflow('wf_2', { status: 'waiting', waitingFor: 'handoff' }, []);
     await store.updateWorkflow('wf_3', { status: 'waiting', waitingFor: 'approval' }, []);
     expect((await store.listWorkflows({ status: 'waiting', waitingFor: 'handoff' })).map((workflow) => workflow.id)).toEqual(['wf_2']);
+    expect(await store.countWaiting()).toEqual({ handoff: 1, approval: 1 });
     expect(await store.getWorkflow('wf_missing')).toBeUndefined();
   });
 

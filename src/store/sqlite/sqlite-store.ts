@@ -147,6 +147,14 @@ export class SqliteStore implements Store {
     return counts;
   }
 
+  async countWaiting(): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const row of this.db.prepare(`SELECT waiting_for AS reason, count(*) AS n FROM workflows WHERE status = 'waiting' GROUP BY waiting_for`).all() as Row[]) {
+      counts[String(row.reason ?? 'unknown')] = Number(row.n);
+    }
+    return counts;
+  }
+
   async claim(options: ClaimOptions): Promise<Claim | undefined> {
     const now = this.clock.now();
     const claimOne = this.db.transaction((): Claim | undefined => {
