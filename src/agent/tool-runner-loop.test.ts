@@ -21,6 +21,7 @@ import { defineAgent, type Agent } from './define-agent.js';
 import type { KeelEvent } from './events.js';
 import { createKeel, type Keel, type KeelOptions } from './keel.js';
 import { addGrant } from '../security/grants.js';
+import { HttpError } from '../../test/support/http-error.js';
 
 let keels: Keel[] = [];
 let directories: string[] = [];
@@ -76,16 +77,6 @@ function ofKind(journal: JournalEntry[], kind: string): JournalEntry[] {
 
 function dataOf(entry: JournalEntry | undefined): Record<string, unknown> {
   return (entry?.data ?? {}) as Record<string, unknown>;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
 }
 
 describe('retries', () => {

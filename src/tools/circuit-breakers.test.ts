@@ -6,14 +6,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeelError } from '../errors.js';
 import { BreakerOpenError, createCircuitBreakers, type BreakerState } from './circuit-breakers.js';
 import { ToolError, type ErrorClass } from './tool-error.js';
+import { HttpError } from '../../test/support/http-error.js';
 
 const start = Date.UTC(2026, 0, 1, 12, 0, 0);
-
-class HttpError extends Error {
-  constructor(readonly status: number) {
-    super(`HTTP ${status}`);
-  }
-}
 
 const unavailable = () => Promise.reject(new HttpError(503));
 const ok = () => Promise.resolve('paid');

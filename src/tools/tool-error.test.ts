@@ -12,12 +12,7 @@ import { silentLogger } from '../util/logger.js';
 import { callTool } from './call-tool.js';
 import { classifyError, classifyFailure, ErrorClass, isRetryable, ToolError } from './tool-error.js';
 import { defineTool, type ToolDefinition } from './tool.js';
-
-class HttpError extends Error {
-  constructor(readonly status: number) {
-    super(`HTTP ${status}`);
-  }
-}
+import { HttpError } from '../../test/support/http-error.js';
 
 function withCode(code: string, message = code): Error {
   return Object.assign(new Error(message), { code });

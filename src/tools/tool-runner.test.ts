@@ -13,6 +13,7 @@ import { createCredentialProvider } from './credentials.js';
 import { ToolError } from './tool-error.js';
 import { ToolRunner, type ToolRunnerOptions } from './tool-runner.js';
 import { defineTool, type AnyTool, type ToolContext } from './tool.js';
+import { HttpError } from '../../test/support/http-error.js';
 
 const principal = { id: 'alice' };
 let stores: SqliteStore[] = [];
@@ -47,16 +48,6 @@ function contextFor(attempt = 1): Omit<ToolContext, 'credentials'> {
 
 function toolOf(definition: Partial<Parameters<typeof defineTool>[0]> & Pick<AnyTool, 'execute'>): AnyTool {
   return defineTool({ name: 'lookup', description: 'Looks a thing up.', input: z.object({ id: z.string() }), ...definition });
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
 }
 
 describe('admit', () => {

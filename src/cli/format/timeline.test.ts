@@ -12,18 +12,10 @@ import { ToolError } from '../../tools/tool-error.js';
 import { defineTool, type AnyTool } from '../../tools/tool.js';
 import { ManualClock } from '../../util/clock.js';
 import { useCliWorkspace } from '../../../test/support/cli-harness.js';
+import { HttpError } from '../../../test/support/http-error.js';
 
 const cli = useCliWorkspace();
 const noon = Date.UTC(2026, 0, 1, 12, 0, 0);
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 function payingAgent(pay: AnyTool, extra: AnyTool[] = []): Agent {
   return defineAgent({
