@@ -7,10 +7,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { context, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { useInMemoryTracing } from './support/in-memory-tracing.js';
 import { expenseApproval, script } from '../examples/expense-approval/agent.js';
 import { formatClaimDocument } from '../examples/expense-approval/claim-document.js';
 import { startPaymentsService, type PaymentsService } from '../examples/expense-approval/payments-service.js';
@@ -19,25 +18,14 @@ import { GenAiAttribute, GenAiOperation, KeelAttribute } from '../src/telemetry/
 import { scriptedModel } from '../src/testing.js';
 
 const paymentsUrlVariable = 'EXPENSE_PAYMENTS_URL';
-const exporter = new InMemorySpanExporter();
+const exporter = useInMemoryTracing();
 
 let directory: string;
 let keel: Keel | undefined;
 let service: PaymentsService | undefined;
 let previousPaymentsUrl: string | undefined;
 
-beforeAll(() => {
-  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-});
-
-afterAll(() => {
-  trace.disable();
-  context.disable();
-});
-
 beforeEach(() => {
-  exporter.reset();
   directory = mkdtempSync(join(tmpdir(), 'keel-expense-tracing-'));
   previousPaymentsUrl = process.env[paymentsUrlVariable];
 });

@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { context, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { useInMemoryTracing } from '../../test/support/in-memory-tracing.js';
 import { z } from 'zod';
 import { defineAgent } from '../agent/define-agent.js';
 import { createKeel, type Keel } from '../agent/keel.js';
@@ -19,7 +19,7 @@ import { defineTool } from '../tools/tool.js';
 import { ManualClock } from '../util/clock.js';
 import { formatTraceparent, parseTraceparent } from './workflow-tracing.js';
 
-const exporter = new InMemorySpanExporter();
+const exporter = useInMemoryTracing();
 const leaseMs = 1000;
 let directory: string;
 let clock: ManualClock;
@@ -27,18 +27,7 @@ let keels: Keel[];
 let killWorker: (() => void) | undefined;
 let killDuring: string | undefined;
 
-beforeAll(() => {
-  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-});
-
-afterAll(() => {
-  trace.disable();
-  context.disable();
-});
-
 beforeEach(() => {
-  exporter.reset();
   directory = mkdtempSync(join(tmpdir(), 'keel-tracing-'));
   clock = new ManualClock();
   keels = [];
