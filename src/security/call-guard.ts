@@ -166,12 +166,12 @@ export class WorkflowGuard {
   private denialMessage(call: GuardedCall, permission: string | null, resources: string[], decision: Extract<PermissionDecision, { outcome: 'deny' }>, next: string): string {
     const where = `tool '${call.tool.name}' (workflow ${this.workflow.id}, step ${call.step})`;
     const needs = permission ? ` needs '${permission}'${resources.length ? ` on ${resources.join(', ')}` : ''}, and` : '';
-    const fix = this.fixFor(call, permission, decision);
+    const fix = this.fixFor(permission, decision);
     const after = next === 'fail' ? 'The call was not made and the workflow fails.' : 'The call was not made; calling it again is denied the same way.';
     return `Permission denied: ${where}${needs} ${decision.reason}. ${after} ${fix}`;
   }
 
-  private fixFor(call: GuardedCall, permission: string | null, decision: Extract<PermissionDecision, { outcome: 'deny' }>): string {
+  private fixFor(permission: string | null, decision: Extract<PermissionDecision, { outcome: 'deny' }>): string {
     switch (decision.code) {
       case DenialCode.noPermissionDeclared:
         return `Give the tool a permission (permission: '<name>') and list it in the agent's permissions.`;
