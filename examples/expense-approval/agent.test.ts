@@ -13,8 +13,9 @@ import { createKeel, defineAgent, defineTool, JournalKind, openSqliteStore, type
 import { scriptedModel } from '../../src/testing.js';
 import { expenseApproval, script } from './agent.js';
 import { financeGroup } from './finance-approval.js';
-import { formatClaimDocument, parseClaimDocument, type ClaimTask, type ExpenseClaim } from './claim-document.js';
+import { parseClaimDocument, type ClaimTask } from './claim-document.js';
 import { sampleClaims, SampleClaimKind, type SampleClaim } from './claims.js';
+import { cleanClaim } from '../../test/support/secure-expense.js';
 import { startPaymentsService, type Payment, type PaymentsService, type PaymentsServiceOptions } from './payments-service.js';
 import { paymentsService, paymentsServiceName } from './payments-access.js';
 import { ContextKey, payClaim } from './tools.js';
@@ -70,21 +71,6 @@ async function rejectionReason(workflowId: string): Promise<string> {
 function withoutBackoff(agent: Agent): Agent {
   const tools = agent.tools.map((tool) => (tool.name === payClaim.name ? defineTool({ ...tool, retry: { ...tool.retry, baseDelayMs: 0, maxDelayMs: 0 } }) : tool));
   return defineAgent({ ...agent, tools });
-}
-
-function cleanClaim(claimId: string): ClaimTask {
-  const claim: ExpenseClaim = {
-    claimId,
-    employee: 'alice@example.com',
-    category: 'travel',
-    amount: 412.5,
-    currency: 'EUR',
-    date: '2026-10-02',
-    receipt: true,
-    payee: 'DE89370400440532013000',
-    description: 'Train to Berlin for the customer workshop',
-  };
-  return { claimId, document: formatClaimDocument(claim) };
 }
 
 describe('expense-approval agent', () => {
