@@ -139,6 +139,7 @@ class WorkflowRun {
     try {
       const journal = await this.environment.store.readJournal(this.id);
       this.tracing = new WorkflowTracing({ ...this.traceFacts(recovered), traceparent: startedTraceparent(journal) });
+      this.workflowGuard = this.environment.security?.guard(this.record, this.agent, journal);
       this.spentUsd = journalCostUsd(journal);
       this.metrics = this.environment.metrics?.forRun({
         agent: this.agent.name,
@@ -326,8 +327,7 @@ class WorkflowRun {
   }
 
   private checkPermission(tool: AnyTool, args: unknown, fromPerson = false): Promise<CallVerdict> {
-    this.workflowGuard ??= this.environment.security!.guard(this.record, this.agent);
-    return this.workflowGuard.check({ tool, args, step: this.step, history: this.history, fromPerson });
+    return this.workflowGuard!.check({ tool, args, step: this.step, history: this.history, fromPerson });
   }
 
   /** Runs the approval gate: the arguments to run with, or the step parked for a person, or the rejection handed to the decider. */

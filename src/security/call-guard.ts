@@ -11,11 +11,12 @@
 //
 // It reads what it trusts from the store, never from what tools can touch: grants and the
 // principal's record fresh for every call (a revocation stops the next call), the task input as
-// stored, and the journal for when the session began.
+// stored, and the journal the claim started from for when the session began (only a person's
+// resume, written before a claim, starts one).
 
 import type { Agent } from '../agent/define-agent.js';
 import type { Observation } from '../model/decision.js';
-import { JournalKind, type NewJournalEntry, type Principal, type WorkflowRecord } from '../store/types.js';
+import { JournalKind, type JournalEntry, type NewJournalEntry, type Principal, type WorkflowRecord } from '../store/types.js';
 import type { AnyTool } from '../tools/tool.js';
 import { errorMessage } from '../errors.js';
 import { timeOfDay } from '../util/clock.js';
@@ -45,11 +46,6 @@ export type CallVerdict =
   | { outcome: 'deny'; next: 'feedback' | 'fail'; message: string; journal: NewJournalEntry[] }
   | { outcome: 'park'; waitingFor: 'reauthorization'; code: 'REAUTHORIZATION_REQUIRED'; message: string; journal: NewJournalEntry[] };
 
-interface JournalFacts {
-  /** When the current session began: the start, or the last time a person resumed the workflow from a park of this gate. */
-  sessionStartedAt: number;
-}
-
 /**
  * A resume from this wait is a person re-authorising the workflow: it starts a new session. An
  * approval decides one action and does not extend the session.
@@ -60,28 +56,30 @@ export class WorkflowGuard {
   /** Copied before any tool of this claim runs: tools receive the input and could change their copy. */
   private readonly input: unknown;
   private readonly snapshotPrincipal: Principal;
-  private facts?: JournalFacts;
+  /** When the current session began: the start, or the last time a person re-authorised the workflow. */
+  private readonly sessionStartedAt: number;
 
   constructor(
     private readonly security: Security,
     private readonly workflow: WorkflowRecord,
     private readonly agent: Agent,
+    journal: readonly JournalEntry[],
   ) {
     this.input = structuredClone(workflow.input);
     this.snapshotPrincipal = structuredClone(workflow.principal);
+    this.sessionStartedAt = sessionStart(workflow, journal);
   }
 
   async check(call: GuardedCall): Promise<CallVerdict> {
     if (!(await this.security.enforced())) return { outcome: 'permit', journal: [] };
-    const facts = await this.journalFacts();
     const now = this.security.clock.now();
     const { tool, step } = call;
     const ttl = this.agent.sessionTtlMs ?? this.security.sessionTtlMs;
-    if (now >= facts.sessionStartedAt + ttl) {
+    if (now >= this.sessionStartedAt + ttl) {
       const message =
-        `Workflow ${this.workflow.id} (agent '${this.agent.name}', principal '${this.workflow.principal.id}') acts on a session of ${describeMs(ttl)} that began at ${timeOfDay(facts.sessionStartedAt)} and has ended, ` +
+        `Workflow ${this.workflow.id} (agent '${this.agent.name}', principal '${this.workflow.principal.id}') acts on a session of ${describeMs(ttl)} that began at ${timeOfDay(this.sessionStartedAt)} and has ended, ` +
         `so tool '${tool.name}' at step ${step} did not run. A person must re-authorise it: \`keel resume ${this.workflow.id} --by <your name>\` starts a new session and runs the call, re-checked against the grants as they are then.`;
-      const decision = { outcome: 'deny' as const, code: DenialCode.sessionExpired, policyIds: [], reason: `the session that began at ${new Date(facts.sessionStartedAt).toISOString()} ended after ${describeMs(ttl)}` };
+      const decision = { outcome: 'deny' as const, code: DenialCode.sessionExpired, policyIds: [], reason: `the session that began at ${new Date(this.sessionStartedAt).toISOString()} ended after ${describeMs(ttl)}` };
       return { outcome: 'park', waitingFor: reauthorizationWait, code: 'REAUTHORIZATION_REQUIRED', message, journal: [this.entry(call, decision, [], 'park', message)] };
     }
     const { decision, resources, permission } = await this.decide(call, now);
@@ -200,18 +198,17 @@ export class WorkflowGuard {
     return { trusted, untrusted };
   }
 
-  private async journalFacts(): Promise<JournalFacts> {
-    if (this.facts) return this.facts;
-    const facts: JournalFacts = { sessionStartedAt: this.workflow.createdAt };
-    for (const entry of await this.security.store.readJournal(this.workflow.id)) {
-      if (entry.kind !== JournalKind.workflowResumed) continue;
-      const waitingFor = (entry.data as { waitingFor?: unknown } | null)?.waitingFor;
-      if (waitingFor !== reauthorizationWait) continue;
-      facts.sessionStartedAt = Math.max(facts.sessionStartedAt, entry.at);
-    }
-    this.facts = facts;
-    return facts;
+}
+
+/** The start of the workflow's current session: its creation, or the last resume from a park for re-authorisation. */
+function sessionStart(workflow: WorkflowRecord, journal: readonly JournalEntry[]): number {
+  let startedAt = workflow.createdAt;
+  for (const entry of journal) {
+    if (entry.kind !== JournalKind.workflowResumed) continue;
+    const waitingFor = (entry.data as { waitingFor?: unknown } | null)?.waitingFor;
+    if (waitingFor === reauthorizationWait) startedAt = Math.max(startedAt, entry.at);
   }
+  return startedAt;
 }
 
 function describeFindings(findings: readonly UntrustedValue[]): string {

@@ -3,7 +3,7 @@
 // Keel creates it from createKeel({ security }); without that option nothing is enforced.
 
 import type { Agent } from '../agent/define-agent.js';
-import type { Grant, Principal, Store, WorkflowRecord } from '../store/types.js';
+import type { Grant, JournalEntry, Principal, Store, WorkflowRecord } from '../store/types.js';
 import type { Clock } from '../util/clock.js';
 import { Authorizer } from './authorizer.js';
 import { WorkflowGuard } from './call-guard.js';
@@ -95,8 +95,8 @@ export class Security {
     await this.store.markGrantsUsed(due, now);
   }
 
-  /** The gate of one claimed workflow's calls. */
-  guard(workflow: WorkflowRecord, agent: Agent): WorkflowGuard {
-    return new WorkflowGuard(this, workflow, agent);
+  /** The gate of one claimed workflow's calls, given the journal the claim started from. */
+  guard(workflow: WorkflowRecord, agent: Agent, journal: readonly JournalEntry[]): WorkflowGuard {
+    return new WorkflowGuard(this, workflow, agent, journal);
   }
 }
