@@ -50,13 +50,16 @@ export interface ApprovalGateInput {
 
 export async function approvalVerdict(input: ApprovalGateInput): Promise<ApprovalVerdict> {
   const { store, workflow, step, tool } = input;
-  // A freshly decided action of an agent without approvals needs no read: a request for this step
-  // would have been committed with the step's decision, and a fresh decision means there was none.
-  // A resumed step is always looked up, even if this worker's agent has no policy: a rejected
-  // action must not run because a worker with another definition picked it up.
-  if (input.fresh && !input.agent.approval && !tool.requiresApproval && !input.required) return { kind: 'run', args: input.args };
-  const existing = await store.approvalForStep(workflow.id, step);
-  if (existing) return verdictFor(existing, input);
+  // A freshly decided action needs no read: a request for this step would have been committed with
+  // the step's decision, and a fresh decision means there was none. A resumed step is always looked
+  // up, even if this worker's agent has no policy: a rejected action must not run because a worker
+  // with another definition picked it up.
+  if (!input.fresh) {
+    const existing = await store.approvalForStep(workflow.id, step);
+    if (existing) return verdictFor(existing, input);
+  } else if (!input.agent.approval && !tool.requiresApproval && !input.required) {
+    return { kind: 'run', args: input.args };
+  }
   const reasons = evaluateApproval(input.agent.approval, {
     tool,
     args: input.args,
