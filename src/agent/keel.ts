@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LanguageModelV3 } from '@ai-sdk/provider';
 import { KeelError, errorMessage, unknownWorkflow } from '../errors.js';
-import { AuditKind } from '../audit/audit-entry.js';
+import { AuditKind, type NewAuditEntry } from '../audit/audit-entry.js';
 import { codeDecider } from '../model/code-decider.js';
 import type { Decider, ToolCatalog } from '../model/decision.js';
 import { modelDecider } from '../model/model-decider.js';
@@ -136,11 +136,7 @@ export class Keel {
     this.runner.onBreakerChange((service, from, to, reason) => {
       this.environment.logger.warn({ service, from, to }, `circuit breaker of service '${service}': ${from} -> ${to} (${reason})`);
       options.onEvent?.({ type: 'breaker-changed', service, from, to, reason });
-      // The change belongs to no workflow commit; it is audited on its own, and a store that
-      // cannot take it now must not turn a breaker event into a failed tool call.
-      void options.store
-        .appendAudit([{ kind: AuditKind.breakerChanged, actor: `keel:${this.workerId}`, subject: service, outcome: to, data: { from, to, reason } }])
-        .catch((error: unknown) => this.environment.logger.error({ service, error: errorMessage(error) }, 'could not audit a circuit breaker change'));
+      this.auditOnItsOwn({ kind: AuditKind.breakerChanged, actor: `keel:${this.workerId}`, subject: service, outcome: to, data: { from, to, reason } });
     });
     for (const agent of options.agents ?? []) this.register(agent);
     this.environment = {
@@ -303,13 +299,19 @@ export class Keel {
     return requeued;
   }
 
-  /** The cost breaker's changes belong to no workflow commit: audited on their own, never failing the call that tripped it. */
   private auditCostBreaker(change: CostBreakerChange): void {
-    const actor = change.by ?? `keel:${this.workerId}`;
     this.environment.logger.warn({ from: change.from, to: change.to, by: change.by }, `cost circuit breaker: ${change.from} -> ${change.to} (${change.reason})`);
+    this.auditOnItsOwn({ kind: AuditKind.costBreakerChanged, actor: change.by ?? `keel:${this.workerId}`, subject: 'cost', outcome: change.to, data: { ...change } });
+  }
+
+  /**
+   * A breaker's change belongs to no workflow commit: it is audited on its own, and a store that
+   * cannot take it now must not turn the change into a failed call.
+   */
+  private auditOnItsOwn(entry: NewAuditEntry): void {
     void this.store
-      .appendAudit([{ kind: AuditKind.costBreakerChanged, actor, subject: 'cost', outcome: change.to, data: { ...change } }])
-      .catch((error: unknown) => this.environment.logger.error({ error: errorMessage(error) }, 'could not audit a cost circuit breaker change'));
+      .appendAudit([entry])
+      .catch((error: unknown) => this.environment.logger.error({ kind: entry.kind, subject: entry.subject, error: errorMessage(error) }, `could not audit ${entry.kind} of '${entry.subject}'`));
   }
 
   /** Makes a waiting or failed workflow runnable again, journaled and audited under the person's name. */
