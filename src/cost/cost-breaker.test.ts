@@ -114,4 +114,17 @@ describe('the cost circuit breaker', () => {
       ['closed', 'its cool-down of 60 s ended'],
     ]);
   });
+
+  it('forgets the events no window reaches any more, so its table does not grow with every commit', async () => {
+    const store = openSqliteStore({ path: join(directory, 'events.db'), clock });
+    const breaker = new CostBreaker({ maxSpendPerHourUsd: 10, errorWindowMs: 60_000 }, store, () => clock.now());
+    for (let call = 0; call < 50; call++) breaker.recordSpend(0.01);
+    clock.advance(60 * 60 * 1000 + 60_000);
+    breaker.recordSpend(0.02);
+
+    expect(breaker.status()).toMatchObject({ state: 'closed', spendLastHourUsd: 0.02 });
+    const rows = (store.db.prepare('SELECT count(*) AS n FROM keel_cost_breaker_events').get() as { n: number }).n;
+    expect(rows).toBe(1);
+    await store.close();
+  });
 });

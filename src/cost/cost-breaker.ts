@@ -52,8 +52,14 @@ export interface CostBreakerRefusal {
   closesAt?: number;
 }
 
+/** Events older than both windows count for nothing; they are deleted at most this often. */
+const pruneEveryMs = 60_000;
+
 export class CostBreaker {
   private readonly db: BetterSqlite3.Database;
+  /** Prepared once: `observe` runs for every commit and `refusal` before every model call. */
+  private readonly sql: ReturnType<typeof prepareStatements>;
+  private prunedAt = -Infinity;
 
   constructor(
     private readonly config: CostBreakerConfig,
@@ -70,10 +76,11 @@ export class CostBreaker {
       CREATE INDEX IF NOT EXISTS keel_cost_breaker_events_at ON keel_cost_breaker_events (at);
       INSERT OR IGNORE INTO keel_cost_breaker (id, state) VALUES (1, 'closed');
     `);
+    this.sql = prepareStatements(this.db);
   }
 
   recordSpend(usd: number): void {
-    if (usd > 0) this.db.prepare(`INSERT INTO keel_cost_breaker_events (at, kind, usd) VALUES (?, 'spend', ?)`).run(this.now(), usd);
+    if (usd > 0) this.record('spend', usd);
   }
 
   /** Counts the outcomes of calls in a commit's journal entries. */
@@ -85,17 +92,15 @@ export class CostBreaker {
           : entry.kind === JournalKind.toolCallFailed || entry.kind === JournalKind.modelCallFailed
             ? 'error'
             : undefined;
-      if (kind) this.db.prepare(`INSERT INTO keel_cost_breaker_events (at, kind) VALUES (?, ?)`).run(this.now(), kind);
+      if (kind) this.record(kind, 0);
     }
   }
 
   status(): CostBreakerStatus {
     const now = this.now();
-    const row = this.db.prepare(`SELECT state, opened_at AS openedAt, reason FROM keel_cost_breaker WHERE id = 1`).get() as { state: 'closed' | 'open'; openedAt: number | null; reason: string | null };
-    const spend = (this.db.prepare(`SELECT COALESCE(SUM(usd), 0) AS usd FROM keel_cost_breaker_events WHERE kind = 'spend' AND at > ?`).get(now - hourMs) as { usd: number }).usd;
-    const counts = this.db
-      .prepare(`SELECT SUM(kind = 'error') AS errors, SUM(kind IN ('ok', 'error')) AS calls FROM keel_cost_breaker_events WHERE at > ?`)
-      .get(now - (this.config.errorWindowMs ?? 600_000)) as { errors: number | null; calls: number | null };
+    const row = this.sql.state.get() as { state: 'closed' | 'open'; openedAt: number | null; reason: string | null };
+    const spend = (this.sql.spendSince.get(now - hourMs) as { usd: number }).usd;
+    const counts = this.sql.callsSince.get(now - this.errorWindowMs()) as { errors: number | null; calls: number | null };
     const calls = counts.calls ?? 0;
     return { ...row, spendLastHourUsd: spend, errorRate: calls > 0 ? (counts.errors ?? 0) / calls : null, calls };
   }
@@ -115,7 +120,7 @@ export class CostBreaker {
       const reason = this.tripReason(status);
       if (!reason) return undefined;
       // Guarded, so that of several workers that see the threshold passed, one trips it (and audits it).
-      const tripped = this.db.prepare(`UPDATE keel_cost_breaker SET state = 'open', opened_at = ?, reason = ? WHERE id = 1 AND state = 'closed'`).run(now, reason).changes === 1;
+      const tripped = this.sql.open.run(now, reason).changes === 1;
       if (tripped) this.onChange?.({ from: 'closed', to: 'open', reason });
       status = this.status();
     }
@@ -132,11 +137,24 @@ export class CostBreaker {
 
   private close(reason: string, by?: string): void {
     const closed = this.db.transaction(() => {
-      const changed = this.db.prepare(`UPDATE keel_cost_breaker SET state = 'closed', opened_at = NULL, reason = NULL WHERE id = 1 AND state = 'open'`).run().changes === 1;
-      this.db.prepare(`DELETE FROM keel_cost_breaker_events WHERE at <= ?`).run(this.now());
+      const changed = this.sql.close.run().changes === 1;
+      this.sql.deleteUpTo.run(this.now());
       return changed;
     })();
     if (closed) this.onChange?.({ from: 'open', to: 'closed', reason, ...(by === undefined ? {} : { by }) });
+  }
+
+  /** Counts one event, and now and then forgets those no window reaches any more, so the table stays small. */
+  private record(kind: 'spend' | 'ok' | 'error', usd: number): void {
+    const now = this.now();
+    this.sql.insert.run(now, kind, usd);
+    if (now - this.prunedAt < pruneEveryMs) return;
+    this.prunedAt = now;
+    this.sql.deleteUpTo.run(now - Math.max(hourMs, this.errorWindowMs()));
+  }
+
+  private errorWindowMs(): number {
+    return this.config.errorWindowMs ?? 600_000;
   }
 
   private tripReason(status: CostBreakerStatus): string | undefined {
@@ -149,4 +167,16 @@ export class CostBreaker {
     }
     return undefined;
   }
+}
+
+function prepareStatements(db: BetterSqlite3.Database) {
+  return {
+    insert: db.prepare(`INSERT INTO keel_cost_breaker_events (at, kind, usd) VALUES (?, ?, ?)`),
+    deleteUpTo: db.prepare(`DELETE FROM keel_cost_breaker_events WHERE at <= ?`),
+    state: db.prepare(`SELECT state, opened_at AS openedAt, reason FROM keel_cost_breaker WHERE id = 1`),
+    spendSince: db.prepare(`SELECT COALESCE(SUM(usd), 0) AS usd FROM keel_cost_breaker_events WHERE kind = 'spend' AND at > ?`),
+    callsSince: db.prepare(`SELECT SUM(kind = 'error') AS errors, SUM(kind IN ('ok', 'error')) AS calls FROM keel_cost_breaker_events WHERE at > ?`),
+    open: db.prepare(`UPDATE keel_cost_breaker SET state = 'open', opened_at = ?, reason = ? WHERE id = 1 AND state = 'closed'`),
+    close: db.prepare(`UPDATE keel_cost_breaker SET state = 'closed', opened_at = NULL, reason = NULL WHERE id = 1 AND state = 'open'`),
+  };
 }
