@@ -1,7 +1,8 @@
 // The approval gate of one step: what the step loop does with a decided, validated and permitted
 // action under the agent's approval policy. The approvals table is the source of truth, read on
-// every run of the step, so a rejected action never runs on any path (resume, retry, a crash
-// between the decision and the next step): it is looked up again each time, never remembered.
+// every run of a step whose decision was already committed, so a rejected action never runs on any
+// path (resume, retry, a crash between the decision and the next step): it is looked up again each
+// time, never remembered. A decision made in this run cannot have a request yet.
 
 import { randomUUID } from 'node:crypto';
 import type { Agent } from '../agent/define-agent.js';
